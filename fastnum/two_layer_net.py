@@ -1,0 +1,224 @@
+"""``TwoLayerNet``: the book's chapter-4 network with compiled kernels behind it."""
+
+import numpy as np
+
+from ._backprop import backprop_kernel
+from ._config import H
+from ._forward import ACTIVATIONS, forward_kernel, mean_loss_kernel, predict_labels_kernel, softmax_kernel
+from ._numgrad_full import N_SLICES, full_kernel
+from ._numgrad_incremental import (
+    N_SCRATCH_ROWS,
+    distinct_pixel_values_kernel,
+    hidden_layer_kernel,
+    output_layer_kernel,
+    output_softmax_cache_kernel,
+)
+from ._validate import PARAM_NAMES, as_batch, as_labels, as_params
+
+GRADIENT_METHODS = ("incremental", "full")
+
+
+class _Workspace:
+    """Buffers for one batch size, allocated once and reused by every call."""
+
+    def __init__(self, n_samples, n_in, n_hidden, n_out):
+        self.n_samples = n_samples
+        self.a1 = np.empty((n_samples, n_hidden))
+        self.z1 = np.empty((n_samples, n_hidden))
+        self.a2 = np.empty((n_samples, n_out))
+        self.dy = np.empty((n_samples, n_out))
+        self.dz1 = np.empty((n_samples, n_hidden))
+        # incremental method: distinct pixel values per sample (+1 for the bias "pixel")
+        self.values = np.empty((n_samples, n_in + 1))
+        self.n_values = np.empty(n_samples, dtype=np.int64)
+        self.nonzero_idx = np.empty((n_samples, n_in), dtype=np.int64)
+        self.n_nonzero = np.empty(n_samples, dtype=np.int64)
+        self.codes = np.empty((n_samples, n_in), dtype=np.int64)
+        self.one_code = np.empty(n_samples, dtype=np.int64)
+        self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, n_in + 1))
+        self.grad_W1_T = np.empty((n_hidden, n_in))
+        self.row_max = np.empty(n_samples)
+        self.max_without = np.empty((n_samples, n_out))
+        self.exps = np.empty((n_samples, n_out))
+        self.sum_without = np.empty((n_samples, n_out))
+
+
+class TwoLayerNet:
+    """The book's two-layer network: affine, sigmoid (or ReLU), affine, softmax.
+
+    Drop-in for ``ch04/two_layer_net.py`` of "Deep Learning from Scratch":
+    same constructor, same ``params`` dict, same methods and results, with the
+    forward pass, the numerical gradient and backprop in compiled kernels.
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        Layer sizes (784, 50, 10 for MNIST in the book).
+    weight_init_std : float, default 0.01
+        Standard deviation of the initial weights. ``W1`` then ``W2`` are drawn
+        with ``weight_init_std * np.random.randn(...)`` and the biases are
+        zero, exactly as the book, so ``np.random.seed(s)`` gives the book's
+        initial weights.
+    activation : {"sigmoid", "relu"}, default "sigmoid"
+        Hidden-layer activation; "relu" is chapter 5's network.
+
+    Attributes
+    ----------
+    params : dict of str to numpy.ndarray
+        ``W1`` (input, hidden), ``b1`` (hidden,), ``W2`` (hidden, output),
+        ``b2`` (output,), float64. They stay yours: update them in place or
+        replace them, every call reads them afresh and none writes to them.
+
+    Notes
+    -----
+    ``t`` may be one-hot rows (B, output_size) or class indices (B,) in every
+    method. ``x`` may be any real dtype and memory order; it is used as float64.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, activation="sigmoid"):
+        sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size}
+        for name, size in sizes.items():
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"{name} must be a positive integer, got {size!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.output_size = int(output_size)
+        self.activation = activation
+        self.params = {}
+        self.params["W1"] = weight_init_std * np.random.randn(input_size, hidden_size)
+        self.params["b1"] = np.zeros(hidden_size)
+        self.params["W2"] = weight_init_std * np.random.randn(hidden_size, output_size)
+        self.params["b2"] = np.zeros(output_size)
+        self._workspaces = {}
+
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def _relu(self):
+        return self.activation == "relu"
+
+    def _workspace(self, n_samples):
+        workspace = self._workspaces.get(n_samples)
+        if workspace is None:
+            if len(self._workspaces) >= 4:  # e.g. train batch, last partial batch, probes
+                self._workspaces.clear()
+            workspace = _Workspace(n_samples, self.input_size, self.hidden_size, self.output_size)
+            self._workspaces[n_samples] = workspace
+        return workspace
+
+    def _params(self):
+        return as_params(self.params, self.input_size, self.hidden_size, self.output_size)
+
+    def _inputs(self, x, t=None):
+        x, single = as_batch(x, self.input_size)
+        labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
+        return x, labels, single
+
+    def _forward(self, x, params):
+        W1, b1, W2, b2 = params
+        ws = self._workspace(x.shape[0])
+        forward_kernel(x, W1, b1, W2, b2, self._relu, ws.a1, ws.z1, ws.a2)
+        return ws
+
+    def _as_grads(self, W1, b1, W2, b2):
+        return dict(zip(PARAM_NAMES, (W1, b1, W2, b2)))
+
+    # -- the book's API ------------------------------------------------------
+
+    def predict(self, x):
+        """Softmax probabilities of the classes, (B, output_size); (output_size,) for 1-D ``x``."""
+        params = self._params()
+        x, _, single = self._inputs(x)
+        ws = self._forward(x, params)
+        y = np.empty_like(ws.a2)
+        softmax_kernel(ws.a2, y)
+        return y[0] if single else y
+
+    def loss(self, x, t):
+        """The book's loss: ``cross_entropy_error(predict(x), t)`` (with the 1e-7 inside the log)."""
+        params = self._params()
+        x, labels, _ = self._inputs(x, t)
+        ws = self._forward(x, params)
+        return float(mean_loss_kernel(ws.a2, labels))
+
+    def accuracy(self, x, t):
+        """Fraction of samples whose most probable class is the label."""
+        W1, b1, W2, b2 = self._params()
+        x, labels, _ = self._inputs(x, t)
+        predicted = np.empty(x.shape[0], dtype=np.int64)
+        predict_labels_kernel(x, W1, b1, W2, b2, self._relu, predicted)
+        return np.sum(predicted == labels) / float(x.shape[0])
+
+    def numerical_gradient(self, x, t, method="incremental"):
+        """Central-difference gradient of the loss, h = 1e-4, for every parameter.
+
+        Every entry is ``(L(p + h) - L(p - h)) / (2h)`` of the book's loss,
+        evaluated in float64.
+
+        Parameters
+        ----------
+        x : array_like, (B, input_size)
+        t : array_like, (B, output_size) one-hot or (B,) class indices
+        method : {"incremental", "full"}
+            "full" re-evaluates the whole forward pass for every perturbation
+            (the book's algorithm, compiled and parallel); "incremental"
+            evaluates the same perturbed losses from the cached forward pass,
+            recomputing only what one perturbation changes.
+
+        Returns
+        -------
+        dict
+            ``W1``, ``b1``, ``W2``, ``b2``: arrays shaped like ``params``.
+        """
+        if method not in GRADIENT_METHODS:
+            raise ValueError(f"method must be one of {GRADIENT_METHODS}, got {method!r}")
+        params = self._params()
+        x, labels, _ = self._inputs(x, t)
+        if method == "full":
+            return self._numerical_gradient_full(x, labels, params)
+        return self._numerical_gradient_incremental(x, labels, params)
+
+    def _numerical_gradient_full(self, x, labels, params):
+        n_in, n_hidden, n_out = self.input_size, self.hidden_size, self.output_size
+        flat = np.concatenate([p.ravel() for p in params])
+        param_copies = np.repeat(flat[None, :], N_SLICES, axis=0)
+        grad = np.empty_like(flat)
+        full_kernel(
+            x, labels, n_in, n_hidden, n_out, self._relu, H, param_copies,
+            np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_out)),
+            grad,
+        )
+        pieces = np.split(grad, np.cumsum([p.size for p in params])[:-1])
+        return self._as_grads(*(piece.reshape(p.shape) for piece, p in zip(pieces, params)))
+
+    def _numerical_gradient_incremental(self, x, labels, params):
+        W1, b1, W2, b2 = params
+        ws = self._forward(x, params)
+        distinct_pixel_values_kernel(
+            x, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code
+        )
+        grad_b1 = np.empty_like(b1)
+        hidden_layer_kernel(
+            labels, W2, self._relu, ws.a1, ws.z1, ws.a2, ws.values, ws.n_values,
+            ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code, H,
+            ws.hidden_scratch, ws.grad_W1_T, grad_b1,
+        )
+        output_softmax_cache_kernel(ws.a2, ws.row_max, ws.max_without, ws.exps, ws.sum_without)
+        grad_W2 = np.empty_like(W2)
+        grad_b2 = np.empty_like(b2)
+        output_layer_kernel(
+            labels, ws.z1, ws.a2, H, ws.row_max, ws.max_without, ws.exps, ws.sum_without, grad_W2, grad_b2
+        )
+        return self._as_grads(ws.grad_W1_T.T.copy(), grad_b1, grad_W2, grad_b2)
+
+    def gradient(self, x, t):
+        """Gradient of the loss by backpropagation (the book's ``gradient``)."""
+        params = self._params()
+        W1, b1, W2, b2 = params
+        x, labels, _ = self._inputs(x, t)
+        ws = self._forward(x, params)
+        grads = [np.empty_like(p) for p in params]
+        backprop_kernel(x, labels, W2, self._relu, ws.a1, ws.z1, ws.a2, ws.dy, ws.dz1, *grads)
+        return self._as_grads(*grads)
