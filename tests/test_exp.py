@@ -1,0 +1,45 @@
+"""The vectorisable exp used by every kernel is as accurate as libm's."""
+
+import math
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastnum._exp import exp
+
+
+@njit
+def _exp_array(values, out):
+    for i in range(values.size):
+        out[i] = exp(values[i])
+
+
+def _fast_exp(values):
+    out = np.empty_like(values)
+    _exp_array(values, out)
+    return out
+
+
+@pytest.mark.parametrize("low, high", [(-1e-6, 1e-6), (-1.0, 1.0), (-40.0, 40.0), (-708.0, 709.7)])
+def test_within_one_ulp_of_libm(low, high):
+    values = np.random.default_rng(0).uniform(low, high, 200_000)
+    reference = np.array([math.exp(v) for v in values])
+    ulps = np.abs(_fast_exp(values) - reference) / np.spacing(reference)
+    assert ulps.max() <= 1.0
+
+
+def test_special_values():
+    values = np.array([0.0, -0.0, np.inf, -np.inf, 710.0, -746.0, 709.78, -745.0])
+    out = _fast_exp(values)
+    assert out[0] == 1.0 and out[1] == 1.0
+    assert out[2] == np.inf and out[3] == 0.0
+    assert out[4] == np.inf and out[5] == 0.0
+    assert np.isfinite(out[6]) and out[6] == pytest.approx(math.exp(709.78), rel=1e-15)
+    assert out[7] == math.exp(-745.0)  # the smallest subnormal
+    assert np.isnan(_fast_exp(np.array([np.nan]))[0])
+
+
+def test_exact_powers():
+    values = np.array([math.log(2.0) * k for k in (-3, -1, 1, 2, 10)])
+    np.testing.assert_allclose(_fast_exp(values), [2.0**k for k in (-3, -1, 1, 2, 10)], rtol=2.3e-16)

@@ -1,0 +1,177 @@
+"""TwoLayerNet against the book's plain-numpy code."""
+
+import numpy as np
+import pytest
+
+from fastnum import TwoLayerNet
+from tests import naive
+
+ACTIVATIONS = ["sigmoid", "relu"]
+METHODS = ["incremental", "full"]
+
+
+def _all_close(got, expected, atol):
+    assert set(got) == {"W1", "b1", "W2", "b2"}
+    for name in got:
+        assert got[name].shape == expected[name].shape, name
+        assert got[name].dtype == np.float64
+        np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=atol, err_msg=name)
+
+
+def test_initialisation_is_the_books():
+    np.random.seed(7)
+    net = TwoLayerNet(784, 50, 10)
+    np.random.seed(7)
+    W1 = 0.01 * np.random.randn(784, 50)
+    W2 = 0.01 * np.random.randn(50, 10)
+    np.testing.assert_array_equal(net.params["W1"], W1)
+    np.testing.assert_array_equal(net.params["W2"], W2)
+    np.testing.assert_array_equal(net.params["b1"], np.zeros(50))
+    np.testing.assert_array_equal(net.params["b2"], np.zeros(10))
+    assert all(p.dtype == np.float64 for p in net.params.values())
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_predict_loss_accuracy_match_the_book(activation, rng):
+    params = naive.random_params(rng, 30, 8, 5)
+    net = naive.net_with(params, activation)
+    x, t = naive.mnist_like_batch(rng, 40, n_in=30, n_out=5)
+    one_hot = np.eye(5)[t]
+    np.testing.assert_allclose(net.predict(x), naive.predict(params, x.astype(float), activation), rtol=1e-13)
+    expected_loss = naive.loss(params, x.astype(float), t, activation)
+    for labels in (t, one_hot, t.astype(np.uint8)):
+        assert net.loss(x, labels) == pytest.approx(expected_loss, rel=1e-14)
+        assert net.accuracy(x, labels) == naive.accuracy(params, x.astype(float), t, activation)
+    single = net.predict(x[0])
+    assert single.shape == (5,)
+    np.testing.assert_allclose(single, net.predict(x[:1])[0])
+
+
+def test_input_layouts_give_the_same_results(rng):
+    params = naive.random_params(rng, 12, 6, 4)
+    net = naive.net_with(params)
+    x, t = naive.mnist_like_batch(rng, 9, n_in=12, n_out=4)
+    wide = np.zeros((9, 24), dtype=np.float32)
+    wide[:, ::2] = x
+    layouts = [x, x.astype(np.float64), np.asfortranarray(x), wide[:, ::2], np.asfortranarray(x.astype(np.float64))]
+    expected = net.numerical_gradient(x, t)
+    for layout in layouts:
+        assert net.loss(layout, t) == net.loss(x, t)
+        for name, value in net.numerical_gradient(layout, t).items():
+            np.testing.assert_array_equal(value, expected[name])
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("method", METHODS)
+def test_numerical_gradient_every_entry_small_net(activation, method, rng):
+    params = naive.random_params(rng, 20, 7, 4)
+    net = naive.net_with(params, activation)
+    x, t = naive.mnist_like_batch(rng, 16, n_in=20, n_out=4)
+    expected = naive.numerical_gradient_net(params, x, t, activation)
+    _all_close(net.numerical_gradient(x, t, method=method), expected, atol=1e-9)
+    _all_close(net.numerical_gradient(x, np.eye(4)[t], method=method), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_full_size_net_sampled_entries(activation, rng):
+    """784-50-10, batch 100, MNIST-like data: both methods within 1e-9 of plain numpy."""
+    np.random.seed(3)
+    net = TwoLayerNet(784, 50, 10, activation=activation)
+    # a trained-looking network: larger weights than the initial 0.01
+    net.params["W1"] *= 10
+    net.params["W2"] *= 50
+    net.params["b1"] += 0.1 * rng.standard_normal(50)
+    x, t = naive.mnist_like_batch(rng, 100)
+    entries = []
+    for name, p in net.params.items():
+        count = 1500 if name == "W1" else 200
+        flat = rng.choice(p.size, size=min(count, p.size), replace=False)
+        entries += [(name, np.unravel_index(i, p.shape)) for i in flat]
+    expected = naive.numerical_gradient_entries(net.params, x, t, entries, activation)
+    for method in METHODS:
+        grads = net.numerical_gradient(x, t, method=method)
+        got = np.array([grads[name][idx] for name, idx in entries])
+        assert np.abs(got - expected).max() <= 1e-9, method
+        assert np.abs(expected).max() > 1e-4  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_backprop_matches_the_book(activation, rng):
+    params = naive.random_params(rng, 25, 9, 6)
+    net = naive.net_with(params, activation)
+    x, t = naive.mnist_like_batch(rng, 30, n_in=25, n_out=6)
+    _all_close(net.gradient(x, t), naive.gradient(params, x, t, activation), atol=1e-15)
+    _all_close(net.gradient(x, np.eye(6)[t]), naive.gradient(params, x, t, activation), atol=1e-15)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradient_check_backprop_vs_numerical(activation, rng):
+    """Chapter 5's gradient check: relative error below 1e-5 (truncation error of central differences)."""
+    np.random.seed(11)
+    net = TwoLayerNet(784, 50, 10, activation=activation)
+    x, t = naive.mnist_like_batch(rng, 3, one_hot=True)
+    numerical = net.numerical_gradient(x, t)
+    backprop = net.gradient(x, t)
+    for name in numerical:
+        scale = np.abs(backprop[name]).max()
+        rel = np.abs(numerical[name] - backprop[name]).max() / scale
+        assert rel < 1e-5, (name, rel)
+
+
+@pytest.mark.parametrize("call", ["predict", "loss", "accuracy", "numerical_gradient", "full", "gradient"])
+def test_params_are_bitwise_unchanged(call, rng):
+    params = naive.random_params(rng, 10, 5, 3)
+    net = naive.net_with(params)
+    snapshot = {k: v.copy() for k, v in net.params.items()}
+    identities = {k: id(v) for k, v in net.params.items()}
+    x, t = naive.mnist_like_batch(rng, 8, n_in=10, n_out=3)
+    if call == "predict":
+        net.predict(x)
+    elif call == "full":
+        net.numerical_gradient(x, t, method="full")
+    else:
+        getattr(net, call)(x, t)
+    for name in snapshot:
+        assert id(net.params[name]) == identities[name]
+        np.testing.assert_array_equal(net.params[name], snapshot[name])
+
+
+def test_in_place_updates_and_replaced_arrays_are_honoured(rng):
+    params = naive.random_params(rng, 10, 5, 3)
+    net = naive.net_with(params)
+    x, t = naive.mnist_like_batch(rng, 8, n_in=10, n_out=3)
+    net.loss(x, t)
+    grad = net.numerical_gradient(x, t)
+    for key in ("W1", "b1", "W2", "b2"):
+        net.params[key] -= 0.1 * grad[key]  # the book's update, in place
+    expected = naive.numerical_gradient_net(net.params, x, t)
+    _all_close(net.numerical_gradient(x, t), expected, atol=1e-9)
+    net.params["W2"] = rng.standard_normal((5, 3))  # replaced outright
+    assert net.loss(x, t) == pytest.approx(naive.loss(net.params, x.astype(float), t), rel=1e-14)
+    net.params["b1"] = net.params["b1"].astype(np.float32)  # even with another dtype
+    assert net.loss(x, t) == pytest.approx(naive.loss(net.params, x.astype(float), t), rel=1e-6)
+
+
+def test_float32_and_float64_inputs_agree(rng):
+    params = naive.random_params(rng, 16, 4, 3)
+    net = naive.net_with(params)
+    x, t = naive.mnist_like_batch(rng, 6, n_in=16, n_out=3)
+    g32 = net.numerical_gradient(x, t)
+    g64 = net.numerical_gradient(x.astype(np.float64), t)
+    for name in g32:
+        np.testing.assert_array_equal(g32[name], g64[name])
+
+
+def test_unknown_method_is_rejected(rng):
+    net = TwoLayerNet(4, 3, 2)
+    x, t = naive.mnist_like_batch(rng, 2, n_in=4, n_out=2)
+    with pytest.raises(ValueError, match="method"):
+        net.numerical_gradient(x, t, method="backprop")
+
+
+def test_batches_of_different_sizes_reuse_nothing_stale(rng):
+    params = naive.random_params(rng, 10, 5, 3)
+    net = naive.net_with(params)
+    for n in (7, 3, 7, 1, 12):
+        x, t = naive.mnist_like_batch(rng, n, n_in=10, n_out=3)
+        _all_close(net.numerical_gradient(x, t), naive.numerical_gradient_net(params, x, t), atol=1e-9)
