@@ -151,7 +151,7 @@ def _config_from(args, parser):
             parser.error(str(error))
         given = {k: getattr(args, k) for k in RESUMABLE_KEYS if getattr(args, k, None) is not None}
         clashes = {k: (v, config[k]) for k, v in given.items() if config.get(k) != v}
-        if clashes or args.epochs is not None or (args.out is not None and Path(args.out) != Path(args.resume)):
+        if clashes or args.epochs is not None or args.iters is not None or (args.out is not None and Path(args.out) != Path(args.resume)):
             parser.error(
                 "--resume continues a run with its own settings; only --threads, --data-dir and "
                 f"--no-progress may be given with it (the run's settings: {json.dumps(config)})"
@@ -166,10 +166,13 @@ def _config_from(args, parser):
     return config, None, Path(out)
 
 
-def train_command(args, parser):
+def train_command(args, parser, command):
     from tqdm import tqdm
 
     config, resumed, out = _config_from(args, parser)
+    data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
+    if data_dir is not None:
+        config["data_dir"] = str(Path(data_dir).resolve())
     if args.threads is not None:
         import numba
 
@@ -185,7 +188,7 @@ def train_command(args, parser):
     wall_start = time.perf_counter()
     try:
         (x_train, t_train), (x_test, t_test) = load_mnist(
-            normalize=True, one_hot_label=False, data_dir=args.data_dir, dataset=config["dataset"],
+            normalize=True, one_hot_label=False, data_dir=data_dir, dataset=config["dataset"],
             progress=not args.no_progress,
         )
     except (FileNotFoundError, ValueError) as error:
@@ -204,7 +207,7 @@ def train_command(args, parser):
         network = TwoLayerNet(x_train.shape[1], config["hidden"], 10, activation=config["activation"])
         rng, history, start_step = np.random.mtrand._rand, None, 0
     else:
-        params, start_step, rng, history, _ = resumed
+        params, start_step, rng, history = resumed
         network = TwoLayerNet(x_train.shape[1], config["hidden"], 10, activation=config["activation"])
         network.params = params
     out.mkdir(parents=True, exist_ok=True)
@@ -220,7 +223,7 @@ def train_command(args, parser):
     probe.accuracy(x_train[:2], t_train[:2])
     compile_seconds = time.perf_counter() - compile_start
 
-    info = {"command": [Path(sys.argv[0]).name, *sys.argv[1:]], "cwd": os.getcwd(), "config": config,
+    info = {"command": command, "cwd": os.getcwd(), "config": config,
             "versions": _versions(), "started": datetime.now().isoformat(timespec="seconds"),
             "resumed_from_step": start_step or None, "compile_seconds": compile_seconds}
     run_json = out / "run.json"
@@ -280,10 +283,11 @@ def train_command(args, parser):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
-        return train_command(args, parser)
+        return train_command(args, parser, ["fastnum", *argv])
     return 2  # pragma: no cover - argparse requires a command
 
 

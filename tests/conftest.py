@@ -14,3 +14,13 @@ def numba_threads():
     original = numba.get_num_threads()
     yield numba.set_num_threads
     numba.set_num_threads(original)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Tests never download: every registered mirror points at a closed port on loopback."""
+    from fastnum import mnist
+
+    for name, source in list(mnist.DATASETS.items()):
+        monkeypatch.setitem(mnist.DATASETS, name, mnist.DatasetSource(mirrors=("http://127.0.0.1:9/",),
+                                                                      sha256=source.sha256))
