@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ._exp import exp
+from ._vecmath import exp
 
 ACTIVATIONS = ("sigmoid", "relu")
 """Hidden-layer activations, in the order of the integer codes the kernels take."""

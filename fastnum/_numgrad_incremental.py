@@ -26,17 +26,26 @@ one slice of scratch), and sums over samples in a fixed order, so the result
 is bitwise the same for any number of threads.
 """
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
 from ._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ._exp import exp
+from ._vecmath import exp, log
 from ._forward import hidden_activation
 
 N_SCRATCH_ROWS = 9
 """Vectors of length max-distinct-values each hidden unit needs in the hidden-layer kernel."""
+
+VALUE_PADDING = 8
+"""The distinct values of a sample are padded with zeros to a multiple of this
+(8 doubles: one AVX-512 register, two AVX2 ones), so that the vectorised loops
+over them never fall into their slow scalar remainder. A zero value is a
+perturbation that changes nothing; its loss difference is never used."""
+
+
+def padded_width(n_in):
+    """Columns of the distinct-value tables for ``n_in`` pixels (plus the bias "pixel")."""
+    return -(-(n_in + 1) // VALUE_PADDING) * VALUE_PADDING
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
@@ -46,7 +55,8 @@ def distinct_pixel_values_kernel(x, values, n_values, nonzero_idx, n_nonzero, co
     Fills, for every sample b,
     ``nonzero_idx[b, :n_nonzero[b]]`` the indices of its nonzero pixels,
     ``values[b, :n_values[b]]`` the sorted distinct nonzero values plus 1.0
-    (the bias "pixel"), ``codes[b, p]`` the position in ``values[b]`` of the
+    (the bias "pixel"), then zeros up to a multiple of ``VALUE_PADDING``
+    (``n_values`` counts the padding), ``codes[b, p]`` the position in ``values[b]`` of the
     value of nonzero pixel p, and ``one_code[b]`` the position of 1.0.
     """
     n_in = x.shape[1]
@@ -62,11 +72,69 @@ def distinct_pixel_values_kernel(x, values, n_values, nonzero_idx, n_nonzero, co
             row_values[p] = x[b, nonzero_idx[b, p]]
         row_values[count] = 1.0
         distinct = np.unique(row_values)
-        n_values[b] = distinct.size
+        n_padded = -(-distinct.size // VALUE_PADDING) * VALUE_PADDING
+        n_values[b] = n_padded
         values[b, : distinct.size] = distinct
+        values[b, distinct.size : n_padded] = 0.0
         for p in range(count):
             codes[b, p] = np.searchsorted(distinct, x[b, nonzero_idx[b, p]])
         one_code[b] = np.searchsorted(distinct, 1.0)
+
+
+@njit(**NJIT_OPTIONS)
+def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, scratch, loss_diff):
+    """``l_b(p+h) - l_b(p-h)`` of one sample for each of its distinct pixel values.
+
+    The perturbation moves hidden unit j's pre-activation ``a`` by
+    ``+-h * values[v]``; ``w_row`` is ``W2[j]``. A function of its own (not
+    inlined into the parallel loop) so that LLVM vectorises its loops over v.
+    """
+    dz_plus = scratch[0]
+    dz_minus = scratch[1]
+    max_plus = scratch[2]
+    max_minus = scratch[3]
+    sum_plus = scratch[4]
+    sum_minus = scratch[5]
+    target_plus = scratch[6]
+    target_minus = scratch[7]
+    n_out = a2_row.shape[0]
+    # the perturbed hidden activation, for every distinct pixel value
+    for v in range(nv):
+        d = h * values[v]
+        dz_plus[v] = hidden_activation(a + d, relu) - z
+        dz_minus[v] = hidden_activation(a - d, relu) - z
+        max_plus[v] = -np.inf
+        max_minus[v] = -np.inf
+        sum_plus[v] = 0.0
+        sum_minus[v] = 0.0
+    # the perturbed logits a2[b, c] + dz * W2[j, c]: their row maximum ...
+    for c in range(n_out):
+        base = a2_row[c]
+        w = w_row[c]
+        for v in range(nv):
+            logit = base + dz_plus[v] * w
+            max_plus[v] = logit if logit > max_plus[v] else max_plus[v]
+            logit = base + dz_minus[v] * w
+            max_minus[v] = logit if logit > max_minus[v] else max_minus[v]
+    # ... and the softmax: the sum over classes (in class order) and the target's term
+    for c in range(n_out):
+        base = a2_row[c]
+        w = w_row[c]
+        if c == target:
+            for v in range(nv):
+                target_plus[v] = exp(base + dz_plus[v] * w - max_plus[v])
+                target_minus[v] = exp(base + dz_minus[v] * w - max_minus[v])
+                sum_plus[v] += target_plus[v]
+                sum_minus[v] += target_minus[v]
+        else:
+            for v in range(nv):
+                sum_plus[v] += exp(base + dz_plus[v] * w - max_plus[v])
+                sum_minus[v] += exp(base + dz_minus[v] * w - max_minus[v])
+    # -log(y(+h) + 1e-7) + log(y(-h) + 1e-7), as one log
+    for v in range(nv):
+        loss_diff[v] = -log(
+            (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
+        )
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
@@ -83,61 +151,17 @@ def hidden_layer_kernel(
     unit owns one contiguous row), and ``grad_b1`` (H,).
     """
     n_samples, n_hidden = a1.shape
-    n_out = a2.shape[1]
     to_gradient = 1.0 / n_samples / (2.0 * h)
     for j in prange(n_hidden):
-        dz_plus = scratch[j, 0]
-        dz_minus = scratch[j, 1]
-        max_plus = scratch[j, 2]
-        max_minus = scratch[j, 3]
-        sum_plus = scratch[j, 4]
-        sum_minus = scratch[j, 5]
-        target_plus = scratch[j, 6]
-        target_minus = scratch[j, 7]
-        loss_diff = scratch[j, 8]
+        loss_diff = scratch[j, N_SCRATCH_ROWS - 1]
         grad_row = grad_W1_T[j]
         grad_row[:] = 0.0
         grad_bias = 0.0
         for b in range(n_samples):
-            nv = n_values[b]
-            a = a1[b, j]
-            z = z1[b, j]
-            target = t[b]
-            # perturbed hidden activation for every distinct pixel value
-            for v in range(nv):
-                d = h * values[b, v]
-                dz_plus[v] = hidden_activation(a + d, relu) - z
-                dz_minus[v] = hidden_activation(a - d, relu) - z
-                max_plus[v] = -np.inf
-                max_minus[v] = -np.inf
-                sum_plus[v] = 0.0
-                sum_minus[v] = 0.0
-            # perturbed logits a2[b, c] + dz * W2[j, c]: their row maximum ...
-            for c in range(n_out):
-                base = a2[b, c]
-                w = W2[j, c]
-                for v in range(nv):
-                    logit = base + dz_plus[v] * w
-                    max_plus[v] = logit if logit > max_plus[v] else max_plus[v]
-                    logit = base + dz_minus[v] * w
-                    max_minus[v] = logit if logit > max_minus[v] else max_minus[v]
-            # ... and the softmax denominator and target numerator
-            for c in range(n_out):
-                base = a2[b, c]
-                w = W2[j, c]
-                is_target = c == target
-                for v in range(nv):
-                    e_plus = exp(base + dz_plus[v] * w - max_plus[v])
-                    e_minus = exp(base + dz_minus[v] * w - max_minus[v])
-                    sum_plus[v] += e_plus
-                    sum_minus[v] += e_minus
-                    if is_target:
-                        target_plus[v] = e_plus
-                        target_minus[v] = e_minus
-            for v in range(nv):
-                loss_diff[v] = -math.log(
-                    (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
-                )
+            _sample_loss_differences(
+                values[b], n_values[b], a1[b, j], z1[b, j], a2[b], t[b], W2[j], h, relu, scratch[j], loss_diff
+            )
+            # every nonzero pixel of the sample adds the difference of its value
             for p in range(n_nonzero[b]):
                 grad_row[nonzero_idx[b, p]] += loss_diff[codes[b, p]]
             grad_bias += loss_diff[one_code[b]]
@@ -147,73 +171,95 @@ def hidden_layer_kernel(
 
 
 @njit(**NJIT_OPTIONS)
-def output_softmax_cache_kernel(a2, row_max, max_without, exps, sum_without):
-    """Per sample b and class k: the row maximum, the maximum over the other
-    classes, ``exp(a2[b, c] - row_max)`` and the sum of those over c != k."""
+def output_softmax_cache_kernel(a2, t, z1, row_max, target_exp, logits_T, max_without_T, sum_without_T, z1_T):
+    """What the output-layer perturbations reuse, laid out (class, sample) for contiguous loops.
+
+    Per sample b: the row maximum ``m``, ``exp(a2[b, t_b] - m)``; per class k
+    and sample b: the logit, the maximum over the other classes and
+    ``sum_{c != k} exp(a2[b, c] - m)``; and ``z1`` transposed.
+    """
     n_samples, n_out = a2.shape
     for b in range(n_samples):
-        row_max[b] = a2[b, 0]
+        m = a2[b, 0]
         for c in range(1, n_out):
-            if a2[b, c] > row_max[b]:
-                row_max[b] = a2[b, c]
-        for c in range(n_out):
-            exps[b, c] = exp(a2[b, c] - row_max[b])
+            if a2[b, c] > m:
+                m = a2[b, c]
+        row_max[b] = m
+        target_exp[b] = exp(a2[b, t[b]] - m)
         for k in range(n_out):
+            logits_T[k, b] = a2[b, k]
             best = -np.inf
             total = 0.0
             for c in range(n_out):
                 if c != k:
-                    total += exps[b, c]
+                    total += exp(a2[b, c] - m)
                     if a2[b, c] > best:
                         best = a2[b, c]
-            max_without[b, k] = best
-            sum_without[b, k] = total
+            max_without_T[k, b] = best
+            sum_without_T[k, b] = total
+    for j in range(z1.shape[1]):
+        for b in range(n_samples):
+            z1_T[j, b] = z1[b, j]
 
 
-@njit(inline="always", **NJIT_OPTIONS)
-def _target_prob_with_logit_moved(a2_row, target, k, delta, row_max, max_without_k, exps_row, sum_without_k):
-    """softmax(a2_row with a2_row[k] += delta)[target], the row max subtracted."""
-    moved = a2_row[k] + delta
-    new_max = moved if moved > max_without_k else max_without_k
-    if new_max == row_max:
-        # the maximum is unchanged, so the other classes' exps are the cached ones
-        e_moved = exp(moved - row_max)
-        total = sum_without_k + e_moved
-        numerator = e_moved if target == k else exps_row[target]
-        return numerator / total
+@njit(**NJIT_OPTIONS)
+def _output_loss_differences(k, t, z_row, h, row_max, target_exp, logits, max_without, sum_without, ratio):
+    """Sum over samples of ``l_b(p+h) - l_b(p-h)`` when logit k moves by ``+-h * z_row[b]``.
+
+    With the logit moved to ``a'``, the new row maximum is
+    ``m' = max(max_{c != k} a2[b, c], a')`` and the book's softmax terms are
+    ``exp(a2[b, c] - m') = exp(a2[b, c] - m) * exp(m - m')`` for c != k (the
+    cached terms, rescaled; the factor is exactly 1 when the maximum does not
+    move) and ``exp(a' - m')``. A function of its own so that LLVM
+    vectorises its loop over samples.
+    """
+    n_samples = z_row.shape[0]
+    for b in range(n_samples):
+        d = h * z_row[b]
+        is_target = t[b] == k
+        moved = logits[b] + d
+        new_max = moved if moved > max_without[b] else max_without[b]
+        rescale = exp(row_max[b] - new_max)
+        e_moved = exp(moved - new_max)
+        y_plus = (e_moved if is_target else target_exp[b] * rescale) / (sum_without[b] * rescale + e_moved)
+        moved = logits[b] - d
+        new_max = moved if moved > max_without[b] else max_without[b]
+        rescale = exp(row_max[b] - new_max)
+        e_moved = exp(moved - new_max)
+        y_minus = (e_moved if is_target else target_exp[b] * rescale) / (sum_without[b] * rescale + e_moved)
+        ratio[b] = (y_plus + LOG_EPS) / (y_minus + LOG_EPS)
+    for b in range(n_samples):
+        ratio[b] = log(ratio[b])
     total = 0.0
-    numerator = 0.0
-    for c in range(a2_row.shape[0]):
-        e = exp((moved if c == k else a2_row[c]) - new_max)
-        total += e
-        if c == target:
-            numerator = e
-    return numerator / total
+    for b in range(n_samples):
+        total -= ratio[b]
+    return total
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
-def output_layer_kernel(t, z1, a2, h, row_max, max_without, exps, sum_without, grad_W2, grad_b2):
+def output_layer_kernel(t, z1_T, h, row_max, target_exp, logits_T, max_without_T, sum_without_T, scratch,
+                        grad_W2, grad_b2):
     """Numerical gradient of the loss with respect to W2 and b2.
 
     Perturbing ``W2[j, k]`` moves logit k of sample b by ``+-h * z1[b, j]``;
-    perturbing ``b2[k]`` moves it by ``+-h``. Parallel over j (the extra
-    iteration j == H is the bias).
+    perturbing ``b2[k]`` moves it by ``+-h``. Parallel over j; the extra
+    iteration j == H is the bias, with ``z1`` replaced by ones.
+    ``scratch`` is (H + 1, 2, B).
     """
-    n_samples, n_hidden = z1.shape
-    n_out = a2.shape[1]
+    n_hidden, n_samples = z1_T.shape
+    n_out = logits_T.shape[0]
     to_gradient = 1.0 / n_samples / (2.0 * h)
     for j in prange(n_hidden + 1):
+        ratio = scratch[j, 0]
+        z_row = scratch[j, 1]
+        if j == n_hidden:
+            z_row[:] = 1.0
+        else:
+            z_row[:] = z1_T[j]
         for k in range(n_out):
-            total = 0.0
-            for b in range(n_samples):
-                d = h if j == n_hidden else h * z1[b, j]
-                y_plus = _target_prob_with_logit_moved(
-                    a2[b], t[b], k, d, row_max[b], max_without[b, k], exps[b], sum_without[b, k]
-                )
-                y_minus = _target_prob_with_logit_moved(
-                    a2[b], t[b], k, -d, row_max[b], max_without[b, k], exps[b], sum_without[b, k]
-                )
-                total += -math.log((y_plus + LOG_EPS) / (y_minus + LOG_EPS))
+            total = _output_loss_differences(
+                k, t, z_row, h, row_max, target_exp, logits_T[k], max_without_T[k], sum_without_T[k], ratio
+            )
             if j == n_hidden:
                 grad_b2[k] = total * to_gradient
             else:

@@ -12,6 +12,7 @@ from ._numgrad_incremental import (
     hidden_layer_kernel,
     output_layer_kernel,
     output_softmax_cache_kernel,
+    padded_width,
 )
 from ._validate import PARAM_NAMES, as_batch, as_labels, as_params
 
@@ -29,18 +30,21 @@ class _Workspace:
         self.dy = np.empty((n_samples, n_out))
         self.dz1 = np.empty((n_samples, n_hidden))
         # incremental method: distinct pixel values per sample (+1 for the bias "pixel")
-        self.values = np.empty((n_samples, n_in + 1))
+        self.values = np.empty((n_samples, padded_width(n_in)))
         self.n_values = np.empty(n_samples, dtype=np.int64)
         self.nonzero_idx = np.empty((n_samples, n_in), dtype=np.int64)
         self.n_nonzero = np.empty(n_samples, dtype=np.int64)
         self.codes = np.empty((n_samples, n_in), dtype=np.int64)
         self.one_code = np.empty(n_samples, dtype=np.int64)
-        self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, n_in + 1))
+        self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, padded_width(n_in)))
         self.grad_W1_T = np.empty((n_hidden, n_in))
         self.row_max = np.empty(n_samples)
-        self.max_without = np.empty((n_samples, n_out))
-        self.exps = np.empty((n_samples, n_out))
-        self.sum_without = np.empty((n_samples, n_out))
+        self.target_exp = np.empty(n_samples)
+        self.logits_T = np.empty((n_out, n_samples))
+        self.max_without_T = np.empty((n_out, n_samples))
+        self.sum_without_T = np.empty((n_out, n_samples))
+        self.z1_T = np.empty((n_hidden, n_samples))
+        self.output_scratch = np.empty((n_hidden + 1, 2, n_samples))
 
 
 class TwoLayerNet:
@@ -205,11 +209,15 @@ class TwoLayerNet:
             ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code, H,
             ws.hidden_scratch, ws.grad_W1_T, grad_b1,
         )
-        output_softmax_cache_kernel(ws.a2, ws.row_max, ws.max_without, ws.exps, ws.sum_without)
+        output_softmax_cache_kernel(
+            ws.a2, labels, ws.z1, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T, ws.sum_without_T,
+            ws.z1_T,
+        )
         grad_W2 = np.empty_like(W2)
         grad_b2 = np.empty_like(b2)
         output_layer_kernel(
-            labels, ws.z1, ws.a2, H, ws.row_max, ws.max_without, ws.exps, ws.sum_without, grad_W2, grad_b2
+            labels, ws.z1_T, H, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T, ws.sum_without_T,
+            ws.output_scratch, grad_W2, grad_b2,
         )
         return self._as_grads(ws.grad_W1_T.T.copy(), grad_b1, grad_W2, grad_b2)
 

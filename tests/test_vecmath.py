@@ -1,4 +1,4 @@
-"""The vectorisable exp used by every kernel is as accurate as libm's."""
+"""The vectorisable exp and log used by the kernels are as accurate as libm's."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastnum._exp import exp
+from fastnum._vecmath import exp, log
 
 
 @njit
@@ -43,3 +43,36 @@ def test_special_values():
 def test_exact_powers():
     values = np.array([math.log(2.0) * k for k in (-3, -1, 1, 2, 10)])
     np.testing.assert_allclose(_fast_exp(values), [2.0**k for k in (-3, -1, 1, 2, 10)], rtol=2.3e-16)
+
+
+@njit
+def _log_array(values, out):
+    for i in range(values.size):
+        out[i] = log(values[i])
+
+
+def _fast_log(values):
+    out = np.empty_like(values)
+    _log_array(values, out)
+    return out
+
+
+@pytest.mark.parametrize(
+    "low, high", [(1 - 1e-4, 1 + 1e-4), (0.5, 2.0), (1e-300, 1e-290), (1.0, 1e300), (1e-320, 1e-310)]
+)
+def test_log_within_one_ulp_of_libm(low, high):
+    values = np.random.default_rng(1).uniform(low, high, 200_000)
+    reference = np.array([math.log(v) for v in values])
+    ulps = np.abs(_fast_log(values) - reference) / np.spacing(np.abs(reference))
+    assert ulps.max() <= 1.0
+
+
+def test_log_special_values():
+    out = _fast_log(np.array([1.0, 0.0, -1.0, np.inf, np.nan, 5e-324, 2.0, np.e]))
+    assert out[0] == 0.0
+    assert out[1] == -np.inf
+    assert np.isnan(out[2]) and np.isnan(out[4])
+    assert out[3] == np.inf
+    assert out[5] == math.log(5e-324)
+    assert out[6] == math.log(2.0)
+    assert abs(out[7] - 1.0) <= 2.3e-16

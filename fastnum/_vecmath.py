@@ -1,10 +1,13 @@
-"""An ``exp`` that LLVM can vectorise, accurate to 1 ulp.
+"""``exp`` and ``log`` that LLVM can vectorise, accurate to 1 ulp.
 
-numba lowers ``math.exp`` to a call into libm, and a loop that calls a
-function cannot be vectorised (numba's SIMD maths library, SVML, needs an
-Intel-patched LLVM that the PyPI wheels do not ship). The perturbed-loss
-loops spend most of their time in ``exp``, so this module provides one made
-only of arithmetic that inlines into those loops:
+numba lowers ``math.exp`` and ``math.log`` to calls into libm, and a loop that
+calls a function cannot be vectorised (numba's SIMD maths library, SVML,
+needs an Intel-patched LLVM that the PyPI wheels do not ship). The
+perturbed-loss loops spend most of their time in ``exp``, so this module
+provides both functions made only of arithmetic that inlines into those
+loops.
+
+``exp``:
 
 * Cody-Waite range reduction ``x = k ln2 + r`` with ``|r| <= ln2 / 2``, using
   fdlibm's split of ln2 so that ``k * LN2_HI`` is exact;
@@ -14,14 +17,22 @@ only of arithmetic that inlines into those loops:
 * scaling by ``2**k`` built directly from the exponent bits, in two halves
   so that subnormal results come out right.
 
-This is not an approximation of the loss: it is an implementation of the
-exponential function as accurate as libm's (``tests/test_exp.py`` checks the
-error against ``math.exp`` over the whole double range: at most 1 ulp).
 A table-driven variant (Tang's, 128 entries, degree 5) measured no faster
 here: the gathers cost what the shorter polynomial saves.
+
+``log`` is fdlibm's algorithm (``e_log.c``): ``x = 2**k * (1 + f)`` with
+``1 + f`` in [sqrt(2)/2, sqrt(2)), ``s = f / (2 + f)``, and fdlibm's minimax
+polynomial in ``s**2`` for ``log(1 + f)``, with its error below 1 ulp.
+
+These are not approximations of the loss: they are implementations of the
+exponential and the logarithm as accurate as libm's (``tests/test_vecmath.py``
+checks the error against ``math.exp`` and ``math.log`` over the whole double
+range: at most 1 ulp).
 """
 
 import math
+
+import numpy as np
 
 from llvmlite import ir
 from numba import njit, types
@@ -50,6 +61,18 @@ def _int64_bits_as_float64(typingctx, bits):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float64_bits_as_int64(typingctx, value):
+    """Reinterpret the 64 bits of a float64 as an int64 (no conversion)."""
+    if value != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
 
 
 @intrinsic
@@ -97,3 +120,45 @@ def exp(x):
     result = p * _pow2(k_half) * _pow2(k - k_half)
     # x != x only for NaN: hand it through unchanged, as libm does
     return result if x == x else x
+
+
+SQRT2 = 1.4142135623730951
+TWO54 = 18014398509481984.0  # 2**54, lifts subnormals into the normal range
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def log(x):
+    """Natural logarithm in float64, within 1 ulp; vectorisable.
+
+    ``log(0) = -inf``, negative or NaN gives NaN, ``log(inf) = inf``, as in libm.
+    """
+    subnormal = x < 2.2250738585072014e-308
+    xs = x * TWO54 if subnormal else x
+    bits = _float64_bits_as_int64(xs)
+    k = ((bits >> 52) & 0x7FF) - 1023 - (54 if subnormal else 0)
+    m = _int64_bits_as_float64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)  # in [1, 2)
+    big = m > SQRT2
+    m = m * 0.5 if big else m
+    k = k + 1 if big else k
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * fma(w, fma(w, _LG6, _LG4), _LG2)
+    t2 = z * fma(w, fma(w, fma(w, _LG7, _LG5), _LG3), _LG1)
+    r = t2 + t1
+    hfsq = 0.5 * f * f
+    dk = float(k)
+    result = dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f)
+    # the special cases, as selects so that the loop stays vectorisable
+    result = -np.inf if x == 0.0 else result
+    result = np.nan if x < 0.0 else result
+    result = x if (x == np.inf or x != x) else result
+    return result

@@ -1,0 +1,45 @@
+"""Benchmark batches: real MNIST when it can be found, else labelled synthetic."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fastnum import load_mnist
+
+SHARED_MNIST = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+
+
+def mnist_dir(data_dir=None):
+    """The folder to read MNIST from: --data-dir, $FASTNUM_DATA_DIR, or ../shared/data/mnist."""
+    for candidate in (data_dir, os.environ.get("FASTNUM_DATA_DIR"), SHARED_MNIST):
+        if candidate and Path(candidate, "train-images-idx3-ubyte.gz").is_file():
+            return Path(candidate)
+    return None
+
+
+def synthetic_mnist(rng, n):
+    """MNIST-shaped data: 81% zero pixels, the rest k/255 with MNIST's share of full-ink pixels."""
+    x = np.zeros((n, 784), dtype=np.float32)
+    on = rng.random((n, 784)) < 0.19
+    values = np.where(rng.random(on.sum()) < 0.35, 1.0, rng.integers(1, 255, on.sum()) / 255.0)
+    x[on] = values.astype(np.float32)
+    t = rng.integers(0, 10, n).astype(np.uint8)
+    return x, t
+
+
+def load_batches(data_dir=None, n_batches=1, batch_size=100, seed=0):
+    """``n_batches`` mini-batches drawn as the book draws them, and a label for their source."""
+    folder = mnist_dir(data_dir)
+    rng = np.random.RandomState(seed)
+    if folder is not None:
+        (x_train, t_train), _ = load_mnist(data_dir=folder, download=False)
+        source = f"real MNIST ({folder})"
+    else:
+        x_train, t_train = synthetic_mnist(np.random.default_rng(seed), 60000)
+        source = "SYNTHETIC MNIST-shaped data (no MNIST files found)"
+    batches = []
+    for _ in range(n_batches):
+        mask = rng.choice(x_train.shape[0], batch_size)
+        batches.append((x_train[mask], t_train[mask]))
+    return batches, source

@@ -1,0 +1,91 @@
+"""Where one training step spends its time: each kernel of the incremental
+numerical gradient, and the rest of the book's step, timed separately.
+
+    python -m bench.profile_step [--data-dir DIR] [--repeats 30] [--threads N]
+"""
+
+import argparse
+import time
+
+import numba
+import numpy as np
+
+from bench.data import load_batches
+from fastnum import TwoLayerNet
+from fastnum import _numgrad_incremental as inc
+from fastnum._config import H
+
+
+def median_ms(func, repeats):
+    func()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def profile(network, x, t, repeats):
+    """Median milliseconds of each stage of ``numerical_gradient`` and of a training step."""
+    params = network._params()
+    W1, b1, W2, b2 = params
+    x64, labels, _ = network._inputs(x, t)
+    ws = network._forward(x64, params)
+    grad_b1 = np.empty_like(b1)
+    grad_W2 = np.empty_like(W2)
+    grad_b2 = np.empty_like(b2)
+    stages = {
+        "checks and float64 copy of the batch": lambda: network._inputs(x, t),
+        "forward pass (cache a1, z1, a2)": lambda: network._forward(x64, params),
+        "distinct pixel values per sample": lambda: inc.distinct_pixel_values_kernel(
+            x64, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code),
+        "W1, b1: perturbed losses (hidden_layer_kernel)": lambda: inc.hidden_layer_kernel(
+            labels, W2, network._relu, ws.a1, ws.z1, ws.a2, ws.values, ws.n_values, ws.nonzero_idx,
+            ws.n_nonzero, ws.codes, ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1),
+        "softmax caches for the output layer": lambda: inc.output_softmax_cache_kernel(
+            ws.a2, labels, ws.z1, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T,
+            ws.sum_without_T, ws.z1_T),
+        "W2, b2: perturbed losses (output_layer_kernel)": lambda: inc.output_layer_kernel(
+            labels, ws.z1_T, H, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T,
+            ws.sum_without_T, ws.output_scratch, grad_W2, grad_b2),
+    }
+    results = {name: median_ms(func, repeats) for name, func in stages.items()}
+    results["numerical_gradient, whole call"] = median_ms(lambda: network.numerical_gradient(x, t), repeats)
+    results["loss after the update"] = median_ms(lambda: network.loss(x, t), repeats)
+    grads = network.numerical_gradient(x, t)
+    saved = {k: v.copy() for k, v in network.params.items()}
+
+    def update():
+        for key in grads:
+            network.params[key] -= 0.1 * grads[key]
+
+    results["params -= lr * grad"] = median_ms(update, repeats)
+    network.params = saved
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    parser.add_argument("--params", help="params.npz of a trained run (default: the book's initial weights)")
+    args = parser.parse_args(argv)
+    numba.set_num_threads(args.threads)
+    batches, source = load_batches(args.data_dir, n_batches=1, batch_size=100, seed=0)
+    x, t = batches[0]
+    np.random.seed(0)
+    network = TwoLayerNet(784, 50, 10)
+    if args.params:
+        from fastnum.runs import load_network
+
+        network = load_network(args.params)
+    results = profile(network, x, t, args.repeats)
+    print(f"one step, 784-50-10, batch 100, {source}, {args.threads} numba threads (median ms of {args.repeats})")
+    for name, ms in results.items():
+        print(f"  {ms:8.3f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
