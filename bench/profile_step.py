@@ -39,13 +39,15 @@ def profile(network, x, t, repeats):
         "checks and float64 copy of the batch": lambda: network._inputs(x, t),
         "forward pass (cache a1, z1, a2)": lambda: network._forward(x64, params),
         "distinct pixel values per sample": lambda: inc.distinct_pixel_values_kernel(
-            x64, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code),
+            x64, H, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code,
+            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value),
+        "caches for the perturbed losses": lambda: inc.perturbation_cache_kernel(
+            ws.a1, ws.a2, labels, ws.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
+            ws.max_without_T, ws.sum_without_T, ws.z1_T),
         "W1, b1: perturbed losses (hidden_layer_kernel)": lambda: inc.hidden_layer_kernel(
-            labels, W2, network._relu, ws.a1, ws.z1, ws.a2, ws.values, ws.n_values, ws.nonzero_idx,
-            ws.n_nonzero, ws.codes, ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1),
-        "softmax caches for the output layer": lambda: inc.output_softmax_cache_kernel(
-            ws.a2, labels, ws.z1, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T,
-            ws.sum_without_T, ws.z1_T),
+            labels, W2, network._relu, ws.a1, ws.z1, ws.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
+            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value, ws.nonzero_idx, ws.n_nonzero, ws.codes,
+            ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1),
         "W2, b2: perturbed losses (output_layer_kernel)": lambda: inc.output_layer_kernel(
             labels, ws.z1_T, H, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T,
             ws.sum_without_T, ws.output_scratch, grad_W2, grad_b2),

@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ._vecmath import exp, log
+from ._vecmath import SMALL_EXP_GUARD, exp, exp_small, log
 from ._forward import hidden_activation
 
 N_SCRATCH_ROWS = 9
@@ -48,8 +48,43 @@ def padded_width(n_in):
     return -(-(n_in + 1) // VALUE_PADDING) * VALUE_PADDING
 
 
+@njit(**NJIT_OPTIONS)
+def _distinct_values_of_sample(
+    x_row, h, row_values, nonzero_idx, codes, exp_minus_step, exp_plus_step,
+):
+    """One sample's share of ``distinct_pixel_values_kernel``; returns
+    (n_nonzero, n_values, one_code, max_abs_value)."""
+    count = 0
+    for i in range(x_row.shape[0]):
+        if x_row[i] != 0.0:
+            nonzero_idx[count] = i
+            row_values[count] = x_row[i]
+            count += 1
+    row_values[count] = 1.0
+    # sort in place and keep each value once
+    row_values[: count + 1].sort()
+    n_distinct = 1
+    for p in range(1, count + 1):
+        if row_values[p] != row_values[n_distinct - 1]:
+            row_values[n_distinct] = row_values[p]
+            n_distinct += 1
+    distinct = row_values[:n_distinct]
+    for p in range(count):
+        codes[p] = np.searchsorted(distinct, x_row[nonzero_idx[p]])
+    one_code = np.searchsorted(distinct, 1.0)
+    max_abs_value = max(abs(distinct[0]), abs(distinct[n_distinct - 1]))
+    n_padded = -(-n_distinct // VALUE_PADDING) * VALUE_PADDING
+    row_values[n_distinct:n_padded] = 0.0
+    for v in range(n_padded):
+        exp_minus_step[v] = exp(-h * row_values[v])
+        exp_plus_step[v] = exp(h * row_values[v])
+    return count, n_padded, one_code, max_abs_value
+
+
 @njit(**PARALLEL_NJIT_OPTIONS)
-def distinct_pixel_values_kernel(x, values, n_values, nonzero_idx, n_nonzero, codes, one_code):
+def distinct_pixel_values_kernel(
+    x, h, values, n_values, nonzero_idx, n_nonzero, codes, one_code, exp_minus_step, exp_plus_step, max_abs_value,
+):
     """Per sample: its nonzero pixels and their distinct values.
 
     Fills, for every sample b,
@@ -57,28 +92,16 @@ def distinct_pixel_values_kernel(x, values, n_values, nonzero_idx, n_nonzero, co
     ``values[b, :n_values[b]]`` the sorted distinct nonzero values plus 1.0
     (the bias "pixel"), then zeros up to a multiple of ``VALUE_PADDING``
     (``n_values`` counts the padding), ``codes[b, p]`` the position in ``values[b]`` of the
-    value of nonzero pixel p, and ``one_code[b]`` the position of 1.0.
+    value of nonzero pixel p, ``one_code[b]`` the position of 1.0,
+    ``exp_minus_step[b, v] = exp(-h * values[b, v])`` and
+    ``exp_plus_step[b, v] = exp(h * values[b, v])`` (the factors by which
+    ``exp(-a1)`` moves when a1 moves by ``+-h * value``), and
+    ``max_abs_value[b]``.
     """
-    n_in = x.shape[1]
     for b in prange(x.shape[0]):
-        count = 0
-        for i in range(n_in):
-            if x[b, i] != 0.0:
-                nonzero_idx[b, count] = i
-                count += 1
-        n_nonzero[b] = count
-        row_values = np.empty(count + 1)
-        for p in range(count):
-            row_values[p] = x[b, nonzero_idx[b, p]]
-        row_values[count] = 1.0
-        distinct = np.unique(row_values)
-        n_padded = -(-distinct.size // VALUE_PADDING) * VALUE_PADDING
-        n_values[b] = n_padded
-        values[b, : distinct.size] = distinct
-        values[b, distinct.size : n_padded] = 0.0
-        for p in range(count):
-            codes[b, p] = np.searchsorted(distinct, x[b, nonzero_idx[b, p]])
-        one_code[b] = np.searchsorted(distinct, 1.0)
+        n_nonzero[b], n_values[b], one_code[b], max_abs_value[b] = _distinct_values_of_sample(
+            x[b], h, values[b], nonzero_idx[b], codes[b], exp_minus_step[b], exp_plus_step[b]
+        )
 
 
 @njit(**NJIT_OPTIONS)
@@ -137,30 +160,95 @@ def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, s
         )
 
 
+@njit(**NJIT_OPTIONS)
+def _sample_loss_differences_small_steps(
+    values, nv, exp_minus_step, exp_plus_step, a, z, exp_minus_a, exps_row, target, w_row, h, relu, scratch, loss_diff,
+):
+    """The same differences as ``_sample_loss_differences``, for small logit steps.
+
+    Used when a bound proves every logit step ``|dz * W2[j, c]|`` at most
+    ``SMALL_EXP_GUARD``. Then, exactly:
+
+    * ``sigmoid(a +- d) = 1 / (1 + exp(-a) * exp(-+d))``, with ``exp(-a)``
+      cached per (sample, unit) and ``exp(-+d)`` per (sample, value);
+    * the softmax of the perturbed logits, shifted by the unperturbed row
+      maximum m (the softmax does not depend on the shift), has the terms
+      ``exp(a2[c] + dz w_c - m) = exp(a2[c] - m) * exp(dz w_c)``: the cached
+      term times ``exp_small`` of the step, which is exp to within 1 ulp on
+      that domain.
+    """
+    dz_plus = scratch[0]
+    dz_minus = scratch[1]
+    sum_plus = scratch[4]
+    sum_minus = scratch[5]
+    target_plus = scratch[6]
+    target_minus = scratch[7]
+    n_out = exps_row.shape[0]
+    for v in range(nv):
+        if relu:
+            d = h * values[v]
+            dz_plus[v] = hidden_activation(a + d, True) - z
+            dz_minus[v] = hidden_activation(a - d, True) - z
+        else:
+            dz_plus[v] = 1.0 / (1.0 + exp_minus_a * exp_minus_step[v]) - z
+            dz_minus[v] = 1.0 / (1.0 + exp_minus_a * exp_plus_step[v]) - z
+        sum_plus[v] = 0.0
+        sum_minus[v] = 0.0
+    for c in range(n_out):
+        e = exps_row[c]
+        w = w_row[c]
+        if c == target:
+            for v in range(nv):
+                target_plus[v] = e * exp_small(dz_plus[v] * w)
+                target_minus[v] = e * exp_small(dz_minus[v] * w)
+                sum_plus[v] += target_plus[v]
+                sum_minus[v] += target_minus[v]
+        else:
+            for v in range(nv):
+                sum_plus[v] += e * exp_small(dz_plus[v] * w)
+                sum_minus[v] += e * exp_small(dz_minus[v] * w)
+    for v in range(nv):
+        loss_diff[v] = -log(
+            (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
+        )
+
+
 @njit(**PARALLEL_NJIT_OPTIONS)
 def hidden_layer_kernel(
-    t, W2, relu, a1, z1, a2, values, n_values, nonzero_idx, n_nonzero, codes, one_code, h,
-    scratch, grad_W1_T, grad_b1,
+    t, W2, relu, a1, z1, a2, exp_minus_a1, exps, values, n_values, exp_minus_step, exp_plus_step, max_abs_value,
+    nonzero_idx, n_nonzero, codes, one_code, h, scratch, grad_W1_T, grad_b1,
 ):
     """Numerical gradient of the loss with respect to W1 and b1.
 
     Parameters: ``t`` (B,) class indices; ``a1``, ``z1`` (B, H) and ``a2`` (B, O)
-    the cached forward pass; the distinct-value tables from
+    the cached forward pass, ``exp_minus_a1`` and ``exps`` the caches of
+    ``perturbation_cache_kernel``; the tables of
     ``distinct_pixel_values_kernel``; ``scratch`` (H, N_SCRATCH_ROWS, V).
     Writes ``grad_W1_T`` (H, I), the transpose of the W1 gradient (each hidden
     unit owns one contiguous row), and ``grad_b1`` (H,).
     """
     n_samples, n_hidden = a1.shape
     to_gradient = 1.0 / n_samples / (2.0 * h)
+    # |sigmoid(a + d) - sigmoid(a)| <= |d| / 4; |relu(a + d) - relu(a)| <= |d|
+    slope = 1.0 if relu else 0.25
     for j in prange(n_hidden):
         loss_diff = scratch[j, N_SCRATCH_ROWS - 1]
         grad_row = grad_W1_T[j]
         grad_row[:] = 0.0
         grad_bias = 0.0
+        max_abs_w = 0.0
+        for c in range(W2.shape[1]):
+            max_abs_w = max(max_abs_w, abs(W2[j, c]))
         for b in range(n_samples):
-            _sample_loss_differences(
-                values[b], n_values[b], a1[b, j], z1[b, j], a2[b], t[b], W2[j], h, relu, scratch[j], loss_diff
-            )
+            if slope * h * max_abs_value[b] * max_abs_w <= SMALL_EXP_GUARD:
+                _sample_loss_differences_small_steps(
+                    values[b], n_values[b], exp_minus_step[b], exp_plus_step[b], a1[b, j], z1[b, j],
+                    exp_minus_a1[b, j], exps[b], t[b], W2[j], h, relu, scratch[j], loss_diff,
+                )
+            else:
+                _sample_loss_differences(
+                    values[b], n_values[b], a1[b, j], z1[b, j], a2[b], t[b], W2[j], h, relu, scratch[j], loss_diff
+                )
             # every nonzero pixel of the sample adds the difference of its value
             for p in range(n_nonzero[b]):
                 grad_row[nonzero_idx[b, p]] += loss_diff[codes[b, p]]
@@ -171,28 +259,36 @@ def hidden_layer_kernel(
 
 
 @njit(**NJIT_OPTIONS)
-def output_softmax_cache_kernel(a2, t, z1, row_max, target_exp, logits_T, max_without_T, sum_without_T, z1_T):
-    """What the output-layer perturbations reuse, laid out (class, sample) for contiguous loops.
+def perturbation_cache_kernel(
+    a1, a2, t, z1, exp_minus_a1, exps, row_max, target_exp, logits_T, max_without_T, sum_without_T, z1_T,
+):
+    """What the perturbed losses reuse from the forward pass.
 
-    Per sample b: the row maximum ``m``, ``exp(a2[b, t_b] - m)``; per class k
-    and sample b: the logit, the maximum over the other classes and
-    ``sum_{c != k} exp(a2[b, c] - m)``; and ``z1`` transposed.
+    Per sample b: ``exp(-a1[b, j])``, the row maximum ``m`` of the logits,
+    ``exps[b, c] = exp(a2[b, c] - m)``, ``exp(a2[b, t_b] - m)``; per class k and
+    sample b, laid out (class, sample) for contiguous loops: the logit, the
+    maximum over the other classes and ``sum_{c != k} exp(a2[b, c] - m)``;
+    and ``z1`` transposed.
     """
     n_samples, n_out = a2.shape
     for b in range(n_samples):
+        for j in range(a1.shape[1]):
+            exp_minus_a1[b, j] = exp(-a1[b, j])
         m = a2[b, 0]
         for c in range(1, n_out):
             if a2[b, c] > m:
                 m = a2[b, c]
         row_max[b] = m
-        target_exp[b] = exp(a2[b, t[b]] - m)
+        for c in range(n_out):
+            exps[b, c] = exp(a2[b, c] - m)
+        target_exp[b] = exps[b, t[b]]
         for k in range(n_out):
             logits_T[k, b] = a2[b, k]
             best = -np.inf
             total = 0.0
             for c in range(n_out):
                 if c != k:
-                    total += exp(a2[b, c] - m)
+                    total += exps[b, c]
                     if a2[b, c] > best:
                         best = a2[b, c]
             max_without_T[k, b] = best

@@ -11,7 +11,7 @@ from ._numgrad_incremental import (
     distinct_pixel_values_kernel,
     hidden_layer_kernel,
     output_layer_kernel,
-    output_softmax_cache_kernel,
+    perturbation_cache_kernel,
     padded_width,
 )
 from ._validate import PARAM_NAMES, as_batch, as_labels, as_params
@@ -36,6 +36,11 @@ class _Workspace:
         self.n_nonzero = np.empty(n_samples, dtype=np.int64)
         self.codes = np.empty((n_samples, n_in), dtype=np.int64)
         self.one_code = np.empty(n_samples, dtype=np.int64)
+        self.exp_minus_step = np.empty((n_samples, padded_width(n_in)))
+        self.exp_plus_step = np.empty((n_samples, padded_width(n_in)))
+        self.max_abs_value = np.empty(n_samples)
+        self.exp_minus_a1 = np.empty((n_samples, n_hidden))
+        self.exps = np.empty((n_samples, n_out))
         self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, padded_width(n_in)))
         self.grad_W1_T = np.empty((n_hidden, n_in))
         self.row_max = np.empty(n_samples)
@@ -201,17 +206,18 @@ class TwoLayerNet:
         W1, b1, W2, b2 = params
         ws = self._forward(x, params)
         distinct_pixel_values_kernel(
-            x, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code
+            x, H, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code,
+            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value,
+        )
+        perturbation_cache_kernel(
+            ws.a1, ws.a2, labels, ws.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
+            ws.max_without_T, ws.sum_without_T, ws.z1_T,
         )
         grad_b1 = np.empty_like(b1)
         hidden_layer_kernel(
-            labels, W2, self._relu, ws.a1, ws.z1, ws.a2, ws.values, ws.n_values,
-            ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code, H,
-            ws.hidden_scratch, ws.grad_W1_T, grad_b1,
-        )
-        output_softmax_cache_kernel(
-            ws.a2, labels, ws.z1, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T, ws.sum_without_T,
-            ws.z1_T,
+            labels, W2, self._relu, ws.a1, ws.z1, ws.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
+            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value, ws.nonzero_idx, ws.n_nonzero, ws.codes,
+            ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1,
         )
         grad_W2 = np.empty_like(W2)
         grad_b2 = np.empty_like(b2)

@@ -175,3 +175,24 @@ def test_batches_of_different_sizes_reuse_nothing_stale(rng):
     for n in (7, 3, 7, 1, 12):
         x, t = naive.mnist_like_batch(rng, n, n_in=10, n_out=3)
         _all_close(net.numerical_gradient(x, t), naive.numerical_gradient_net(params, x, t), atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_large_logit_steps_take_the_general_path_and_agree(activation, rng):
+    """Unnormalised pixels (0..255) make some logit steps too large for exp_small:
+    those samples take the general path (perturbed row maximum, full exp)."""
+    from fastnum._config import H
+    from fastnum._vecmath import SMALL_EXP_GUARD
+
+    params = naive.random_params(rng, 20, 6, 4, scale=1.0)
+    params["W2"][0] *= 20  # unit 0 always needs the general path
+    x, t = naive.mnist_like_batch(rng, 12, n_in=20, n_out=4)
+    x = np.round(x * 255).astype(np.uint8)
+    x[0, :] = 1  # a sample whose steps stay small for the other units
+    slope = 1.0 if activation == "relu" else 0.25
+    bounds = slope * H * np.abs(x).max(axis=1)[:, None] * np.abs(params["W2"]).max(axis=1)[None, :]
+    assert (bounds > SMALL_EXP_GUARD).any() and (bounds <= SMALL_EXP_GUARD).any()
+    net = naive.net_with(params, activation)
+    expected = naive.numerical_gradient_net(params, x, t, activation)
+    for method in METHODS:
+        _all_close(net.numerical_gradient(x, t, method=method), expected, atol=1e-9)

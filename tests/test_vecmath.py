@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastnum._vecmath import exp, log
+from fastnum._vecmath import SMALL_EXP_DOMAIN, SMALL_EXP_GUARD, exp, exp_small, log
 
 
 @njit
@@ -76,3 +76,19 @@ def test_log_special_values():
     assert out[5] == math.log(5e-324)
     assert out[6] == math.log(2.0)
     assert abs(out[7] - 1.0) <= 2.3e-16
+
+
+@njit
+def _exp_small_array(values, out):
+    for i in range(values.size):
+        out[i] = exp_small(values[i])
+
+
+def test_exp_small_within_one_ulp_on_its_domain():
+    values = np.random.default_rng(2).uniform(-SMALL_EXP_DOMAIN, SMALL_EXP_DOMAIN, 400_000)
+    values[:3] = [0.0, SMALL_EXP_DOMAIN, -SMALL_EXP_DOMAIN]
+    out = np.empty_like(values)
+    _exp_small_array(values, out)
+    reference = np.array([math.exp(v) for v in values])
+    assert (np.abs(out - reference) / np.spacing(reference)).max() <= 1.0
+    assert SMALL_EXP_GUARD <= SMALL_EXP_DOMAIN / 2
