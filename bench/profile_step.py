@@ -31,7 +31,8 @@ def profile(network, x, t, repeats):
     params = network._params()
     W1, b1, W2, b2 = params
     x64, labels, _ = network._inputs(x, t)
-    ws = network._forward(x64, params)
+    fw = network._forward(x64, params)
+    ws = fw.incremental()
     grad_b1 = np.empty_like(b1)
     grad_W2 = np.empty_like(W2)
     grad_b2 = np.empty_like(b2)
@@ -42,10 +43,10 @@ def profile(network, x, t, repeats):
             x64, H, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code,
             ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value),
         "caches for the perturbed losses": lambda: inc.perturbation_cache_kernel(
-            ws.a1, ws.a2, labels, ws.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
+            fw.a1, fw.a2, labels, fw.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
             ws.max_without_T, ws.sum_without_T, ws.z1_T),
         "W1, b1: perturbed losses (hidden_layer_kernel)": lambda: inc.hidden_layer_kernel(
-            labels, W2, network._relu, ws.a1, ws.z1, ws.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
+            labels, W2, network._relu, fw.a1, fw.z1, fw.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
             ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value, ws.nonzero_idx, ws.n_nonzero, ws.codes,
             ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1),
         "W2, b2: perturbed losses (output_layer_kernel)": lambda: inc.output_layer_kernel(

@@ -18,8 +18,12 @@ def _real_array(value, name):
     return array
 
 
-def as_batch(x, n_in):
+def as_batch(x, n_in, keep_float32=False):
     """``x`` as a C-ordered float64 (B, n_in) array; 1-D ``x`` is one sample.
+
+    With ``keep_float32``, float32 input stays float32 (the kernels then
+    widen each value to float64 as they read it, exactly as ``np.dot`` does),
+    which spares a float64 copy of a whole data set.
 
     Returns the array and whether the input was 1-D.
     """
@@ -36,7 +40,8 @@ def as_batch(x, n_in):
         raise ValueError(f"x has {x.shape[1]} features per sample, the network expects {n_in}")
     if x.shape[0] == 0:
         raise ValueError("x is an empty batch (0 samples)")
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    dtype = np.float32 if keep_float32 and x.dtype == np.float32 else np.float64
+    x = np.ascontiguousarray(x, dtype=dtype)
     if not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(f"x contains NaN or inf (first at sample {bad[0]}, feature {bad[1]})")

@@ -20,35 +20,60 @@ GRADIENT_METHODS = ("incremental", "full")
 
 
 class _Workspace:
-    """Buffers for one batch size, allocated once and reused by every call."""
+    """Buffers for one batch size, allocated once and reused by every call.
+
+    The forward buffers are made at once; those of the incremental gradient
+    and of backprop only when first needed, so that ``predict`` on a whole
+    data set allocates no more than its activations.
+    """
 
     def __init__(self, n_samples, n_in, n_hidden, n_out):
-        self.n_samples = n_samples
+        self.sizes = (n_samples, n_in, n_hidden, n_out)
         self.a1 = np.empty((n_samples, n_hidden))
         self.z1 = np.empty((n_samples, n_hidden))
         self.a2 = np.empty((n_samples, n_out))
-        self.dy = np.empty((n_samples, n_out))
-        self.dz1 = np.empty((n_samples, n_hidden))
-        # incremental method: distinct pixel values per sample (+1 for the bias "pixel")
-        self.values = np.empty((n_samples, padded_width(n_in)))
+        self._incremental = None
+        self._backprop = None
+
+    def incremental(self):
+        if self._incremental is None:
+            self._incremental = _IncrementalBuffers(*self.sizes)
+        return self._incremental
+
+    def backprop(self):
+        if self._backprop is None:
+            n_samples, _, n_hidden, n_out = self.sizes
+            self._backprop = (np.empty((n_samples, n_out)), np.empty((n_samples, n_hidden)))
+        return self._backprop
+
+
+class _IncrementalBuffers:
+    """What the incremental numerical gradient needs besides the forward pass."""
+
+    def __init__(self, n_samples, n_in, n_hidden, n_out):
+        width = padded_width(n_in)
+        # distinct pixel values per sample (+1 for the bias "pixel"), padded
+        self.values = np.empty((n_samples, width))
         self.n_values = np.empty(n_samples, dtype=np.int64)
         self.nonzero_idx = np.empty((n_samples, n_in), dtype=np.int64)
         self.n_nonzero = np.empty(n_samples, dtype=np.int64)
         self.codes = np.empty((n_samples, n_in), dtype=np.int64)
         self.one_code = np.empty(n_samples, dtype=np.int64)
-        self.exp_minus_step = np.empty((n_samples, padded_width(n_in)))
-        self.exp_plus_step = np.empty((n_samples, padded_width(n_in)))
+        self.exp_minus_step = np.empty((n_samples, width))
+        self.exp_plus_step = np.empty((n_samples, width))
         self.max_abs_value = np.empty(n_samples)
+        # caches of the forward pass
         self.exp_minus_a1 = np.empty((n_samples, n_hidden))
         self.exps = np.empty((n_samples, n_out))
-        self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, padded_width(n_in)))
-        self.grad_W1_T = np.empty((n_hidden, n_in))
         self.row_max = np.empty(n_samples)
         self.target_exp = np.empty(n_samples)
         self.logits_T = np.empty((n_out, n_samples))
         self.max_without_T = np.empty((n_out, n_samples))
         self.sum_without_T = np.empty((n_out, n_samples))
         self.z1_T = np.empty((n_hidden, n_samples))
+        # per-unit scratch and the transposed W1 gradient
+        self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, width))
+        self.grad_W1_T = np.empty((n_hidden, n_in))
         self.output_scratch = np.empty((n_hidden + 1, 2, n_samples))
 
 
@@ -120,8 +145,8 @@ class TwoLayerNet:
     def _params(self):
         return as_params(self.params, self.input_size, self.hidden_size, self.output_size)
 
-    def _inputs(self, x, t=None):
-        x, single = as_batch(x, self.input_size)
+    def _inputs(self, x, t=None, keep_float32=False):
+        x, single = as_batch(x, self.input_size, keep_float32)
         labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
         return x, labels, single
 
@@ -139,7 +164,7 @@ class TwoLayerNet:
     def predict(self, x):
         """Softmax probabilities of the classes, (B, output_size); (output_size,) for 1-D ``x``."""
         params = self._params()
-        x, _, single = self._inputs(x)
+        x, _, single = self._inputs(x, keep_float32=True)
         ws = self._forward(x, params)
         y = np.empty_like(ws.a2)
         softmax_kernel(ws.a2, y)
@@ -155,7 +180,7 @@ class TwoLayerNet:
     def accuracy(self, x, t):
         """Fraction of samples whose most probable class is the label."""
         W1, b1, W2, b2 = self._params()
-        x, labels, _ = self._inputs(x, t)
+        x, labels, _ = self._inputs(x, t, keep_float32=True)
         predicted = np.empty(x.shape[0], dtype=np.int64)
         predict_labels_kernel(x, W1, b1, W2, b2, self._relu, predicted)
         return np.sum(predicted == labels) / float(x.shape[0])
@@ -204,18 +229,19 @@ class TwoLayerNet:
 
     def _numerical_gradient_incremental(self, x, labels, params):
         W1, b1, W2, b2 = params
-        ws = self._forward(x, params)
+        fw = self._forward(x, params)
+        ws = fw.incremental()
         distinct_pixel_values_kernel(
             x, H, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code,
             ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value,
         )
         perturbation_cache_kernel(
-            ws.a1, ws.a2, labels, ws.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
+            fw.a1, fw.a2, labels, fw.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
             ws.max_without_T, ws.sum_without_T, ws.z1_T,
         )
         grad_b1 = np.empty_like(b1)
         hidden_layer_kernel(
-            labels, W2, self._relu, ws.a1, ws.z1, ws.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
+            labels, W2, self._relu, fw.a1, fw.z1, fw.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
             ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value, ws.nonzero_idx, ws.n_nonzero, ws.codes,
             ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1,
         )
@@ -233,6 +259,7 @@ class TwoLayerNet:
         W1, b1, W2, b2 = params
         x, labels, _ = self._inputs(x, t)
         ws = self._forward(x, params)
+        dy, dz1 = ws.backprop()
         grads = [np.empty_like(p) for p in params]
-        backprop_kernel(x, labels, W2, self._relu, ws.a1, ws.z1, ws.a2, ws.dy, ws.dz1, *grads)
+        backprop_kernel(x, labels, W2, self._relu, ws.a1, ws.z1, ws.a2, dy, dz1, *grads)
         return self._as_grads(*grads)
