@@ -104,6 +104,16 @@ def distinct_pixel_values_kernel(
         )
 
 
+@njit(inline="always", **NJIT_OPTIONS)
+def _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff):
+    """``-log(y(+h) + 1e-7) + log(y(-h) + 1e-7)`` for each value, as one log,
+    from the softmax numerators of the target class and the denominators."""
+    for v in range(nv):
+        loss_diff[v] = -log(
+            (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
+        )
+
+
 @njit(**NJIT_OPTIONS)
 def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, scratch, loss_diff):
     """``l_b(p+h) - l_b(p-h)`` of one sample for each of its distinct pixel values.
@@ -153,11 +163,7 @@ def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, s
             for v in range(nv):
                 sum_plus[v] += exp(base + dz_plus[v] * w - max_plus[v])
                 sum_minus[v] += exp(base + dz_minus[v] * w - max_minus[v])
-    # -log(y(+h) + 1e-7) + log(y(-h) + 1e-7), as one log
-    for v in range(nv):
-        loss_diff[v] = -log(
-            (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
-        )
+    _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff)
 
 
 @njit(**NJIT_OPTIONS)
@@ -207,10 +213,7 @@ def _sample_loss_differences_small_steps(
             for v in range(nv):
                 sum_plus[v] += e * exp_small(dz_plus[v] * w)
                 sum_minus[v] += e * exp_small(dz_minus[v] * w)
-    for v in range(nv):
-        loss_diff[v] = -log(
-            (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
-        )
+    _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff)
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)

@@ -13,6 +13,7 @@ Everything is stored without pickles (``np.load(..., allow_pickle=False)``).
 """
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -118,8 +119,6 @@ def save_history(folder, history, iter_per_epoch):
                 "" if n is None else repr(history.train_acc_list[n]),
                 "" if n is None else repr(history.test_acc_list[n]),
             ])
-        import io
-
         text = io.StringIO()
         writer = csv.writer(text)
         writer.writerow(["step", "epoch", "train_loss", "step_seconds", "train_acc", "test_acc"])
@@ -137,32 +136,29 @@ def plot_history(folder, history, iter_per_epoch, title=""):
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
+
+    def save(fig, ax, name, xlabel, ylabel, legend_at):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(loc=legend_at)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        atomic_write(folder / name, lambda handle: fig.savefig(handle, format="png", dpi=110))
+        plt.close(fig)
+
     epochs = [(step + 1) / iter_per_epoch for step in history.eval_steps]
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.plot(epochs, history.train_acc_list, marker="o", markersize=3, label="train acc")
     ax.plot(epochs, history.test_acc_list, linestyle="--", marker="s", markersize=3, label="test acc")
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.0)
-    ax.legend(loc="lower right")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    atomic_write(folder / "accuracy.png", lambda handle: fig.savefig(handle, format="png", dpi=110))
-    plt.close(fig)
+    save(fig, ax, "accuracy.png", "epochs", "accuracy", "lower right")
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     steps = np.arange(len(history.train_loss_list))
     ax.plot(steps, history.train_loss_list, linewidth=0.5, alpha=0.6, label="batch loss")
-    if len(steps) >= 50:
-        window = 50
+    window = 50
+    if len(steps) >= window:
         smooth = np.convolve(history.train_loss_list, np.ones(window) / window, mode="valid")
         ax.plot(steps[window - 1:], smooth, linewidth=1.5, label=f"mean of {window} steps")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.legend(loc="upper right")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    atomic_write(folder / "loss.png", lambda handle: fig.savefig(handle, format="png", dpi=110))
-    plt.close(fig)
+    save(fig, ax, "loss.png", "iteration", "loss", "upper right")
