@@ -181,7 +181,8 @@ def train_command(args, parser, command):
         numba.set_num_threads(args.threads)
 
     from . import load_mnist
-    from .runs import load_checkpoint, plot_history, save_checkpoint, save_history, save_params  # noqa: F401
+    from ._atomic import atomic_write
+    from .runs import plot_history, save_checkpoint, save_history, save_params
     from .train import fit, iterations_per_epoch
     from .two_layer_net import TwoLayerNet
 
@@ -272,7 +273,7 @@ def train_command(args, parser, command):
         "final_train_acc": history.train_acc_list[-1] if history.train_acc_list else None,
         "final_test_acc": history.test_acc_list[-1] if history.test_acc_list else None,
     })
-    run_json.write_text(json.dumps(info, indent=1))
+    atomic_write(run_json, lambda handle: handle.write(json.dumps(info, indent=1).encode()))
     if done < iters:
         print(f"stopped after step {done - 1}; checkpoint saved. Continue with: fastnum train --resume {out}")
         return 130

@@ -17,12 +17,13 @@ decoded afresh.
 import gzip
 import hashlib
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import atomic_write
 
 DATA_DIR_ENV = "FASTNUM_DATA_DIR"
 """Environment variable naming a folder that holds the IDX files."""
@@ -234,18 +235,6 @@ def _decode(paths):
     return arrays
 
 
-def _atomic_save_npz(path, arrays):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_arrays(paths, dataset, use_cache):
     if not use_cache:
         return _decode(paths)
@@ -261,7 +250,7 @@ def _load_arrays(paths, dataset, use_cache):
             pass  # unreadable cache: decode again and overwrite it
     arrays = _decode(paths)
     try:
-        _atomic_save_npz(cached, arrays)
+        atomic_write(cached, lambda handle: np.savez(handle, **arrays))
     except OSError:
         pass  # a read-only cache folder only costs the decoding time next run
     return arrays

@@ -248,3 +248,15 @@ def test_python_dash_m_and_a_real_ctrl_c(data_dir, tmp_path):
     assert "--resume" in out
     _, next_step, _, _, config = load_checkpoint(tmp_path / "run")
     assert next_step > 20 and config["iters"] == 100000
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    from fastnum._atomic import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "f.bin", lambda handle: handle.write(b"x"))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
