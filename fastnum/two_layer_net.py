@@ -107,6 +107,8 @@ class TwoLayerNet:
     -----
     ``t`` may be one-hot rows (B, output_size) or class indices (B,) in every
     method. ``x`` may be any real dtype and memory order; it is used as float64.
+    A network reuses its buffers across calls, so share one network between
+    Python threads only with a lock (the kernels themselves use all cores).
     """
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, activation="sigmoid"):
