@@ -150,16 +150,15 @@ def _config_from(args, parser):
         except (FileNotFoundError, ValueError) as error:
             parser.error(str(error))
         given = {k: getattr(args, k) for k in RESUMABLE_KEYS if getattr(args, k, None) is not None}
-        clashes = {k: (v, config[k]) for k, v in given.items() if config.get(k) != v}
-        if clashes or args.epochs is not None or args.iters is not None or (args.out is not None and Path(args.out) != Path(args.resume)):
+        changed = any(config.get(k) != v for k, v in given.items())
+        other_out = args.out is not None and Path(args.out) != Path(args.resume)
+        if changed or args.epochs is not None or args.iters is not None or other_out:
             parser.error(
                 "--resume continues a run with its own settings; only --threads, --data-dir and "
                 f"--no-progress may be given with it (the run's settings: {json.dumps(config)})"
             )
         return config, (params, next_step, rng, history), Path(args.resume)
-    config = {k: (getattr(args, k) if getattr(args, k, None) is not None else DEFAULTS.get(k))
-              for k in ("epochs", "iters", *RESUMABLE_KEYS) if k != "iters" or args.iters is not None}
-    config.setdefault("iters", None)
+    config = {k: DEFAULTS.get(k) if getattr(args, k) is None else getattr(args, k) for k in ("epochs", *RESUMABLE_KEYS)}
     out = args.out if args.out is not None else _new_run_folder()
     if (Path(out) / "checkpoint.npz").exists():
         parser.error(f"{out} already holds a run; use --resume {out} to continue it, or another --out")
