@@ -16,7 +16,12 @@ exactly nothing and are skipped. What moves, per kind of parameter:
 
 From the cached forward pass each perturbed loss is evaluated by the book's
 formulas on the perturbed values: the new hidden activation, the new logits,
-the softmax with the new row maximum subtracted, ``-log(y_t + 1e-7)``. The
+their softmax, ``-log(y_t + 1e-7)``. The softmax is shifted by the new row
+maximum (the general path) or, where a bound proves every logit step tiny, by
+the old one, whose exponentials are cached (``_sample_loss_differences_small_steps``);
+the softmax does not depend on the shift, so both are the same real number.
+Each W2/b2 perturbation moves one logit, and its softmax reuses the cached
+terms of the other classes, rescaled when the maximum moves. The
 per-sample difference of the two perturbed losses is taken as one log,
 ``-log((y_t(+h) + 1e-7) / (y_t(-h) + 1e-7))``, which is the same real number as
 ``l_b(p+h) - l_b(p-h)``.
