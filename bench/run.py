@@ -304,8 +304,8 @@ def main(argv=None):
         log("  scipy is not installed: (6) approx_fprime skipped")
     results = {name: time_contender(name, base, args, log) for name in names}
     reference = np.array(results["book"]["values"])
-    index = {tuple((n, tuple(i))) for n, i in base["entries"]}
     if args.full_reference:  # compare on the sampled entries only
+        index = {(n, tuple(i)) for n, i in base["entries"]}
         full_entries = sample_entries(N_PARAMS)
         pick = [k for k, (n, i) in enumerate(full_entries) if (n, tuple(i)) in index]
         reference = reference[pick]

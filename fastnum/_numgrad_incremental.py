@@ -276,7 +276,7 @@ def perturbation_cache_kernel(
     ``exps[b, c] = exp(a2[b, c] - m)``, ``exp(a2[b, t_b] - m)``; per class k and
     sample b, laid out (class, sample) for contiguous loops: the logit, the
     maximum over the other classes and ``sum_{c != k} exp(a2[b, c] - m)``;
-    and ``z1`` transposed.
+    and ``z1`` transposed, with a last row of ones (H + 1, B).
     """
     n_samples, n_out = a2.shape
     for b in range(n_samples):
@@ -304,6 +304,8 @@ def perturbation_cache_kernel(
     for j in range(z1.shape[1]):
         for b in range(n_samples):
             z1_T[j, b] = z1[b, j]
+    # the output bias b2 acts like a hidden unit whose activation is always 1
+    z1_T[z1.shape[1], :] = 1.0
 
 
 @njit(**NJIT_OPTIONS)
@@ -346,23 +348,19 @@ def output_layer_kernel(t, z1_T, h, row_max, target_exp, logits_T, max_without_T
     """Numerical gradient of the loss with respect to W2 and b2.
 
     Perturbing ``W2[j, k]`` moves logit k of sample b by ``+-h * z1[b, j]``;
-    perturbing ``b2[k]`` moves it by ``+-h``. Parallel over j; the extra
-    iteration j == H is the bias, with ``z1`` replaced by ones.
-    ``scratch`` is (H + 1, 2, B).
+    perturbing ``b2[k]`` moves it by ``+-h``. ``z1_T`` is (H + 1, B): z1
+    transposed, and a row of ones for the bias. Parallel over its rows;
+    ``scratch`` is (H + 1, B).
     """
-    n_hidden, n_samples = z1_T.shape
+    n_hidden = z1_T.shape[0] - 1
+    n_samples = z1_T.shape[1]
     n_out = logits_T.shape[0]
     to_gradient = 1.0 / n_samples / (2.0 * h)
     for j in prange(n_hidden + 1):
-        ratio = scratch[j, 0]
-        z_row = scratch[j, 1]
-        if j == n_hidden:
-            z_row[:] = 1.0
-        else:
-            z_row[:] = z1_T[j]
+        ratio = scratch[j]
         for k in range(n_out):
             total = _output_loss_differences(
-                k, t, z_row, h, row_max, target_exp, logits_T[k], max_without_T[k], sum_without_T[k], ratio
+                k, t, z1_T[j], h, row_max, target_exp, logits_T[k], max_without_T[k], sum_without_T[k], ratio
             )
             if j == n_hidden:
                 grad_b2[k] = total * to_gradient

@@ -70,11 +70,11 @@ class _IncrementalBuffers:
         self.logits_T = np.empty((n_out, n_samples))
         self.max_without_T = np.empty((n_out, n_samples))
         self.sum_without_T = np.empty((n_out, n_samples))
-        self.z1_T = np.empty((n_hidden, n_samples))
+        self.z1_T = np.empty((n_hidden + 1, n_samples))
         # per-unit scratch and the transposed W1 gradient
         self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, width))
         self.grad_W1_T = np.empty((n_hidden, n_in))
-        self.output_scratch = np.empty((n_hidden + 1, 2, n_samples))
+        self.output_scratch = np.empty((n_hidden + 1, n_samples))
 
 
 class TwoLayerNet:
