@@ -1,7 +1,7 @@
 """The benchmark's contenders, each a function that computes (part of) one
 training step's gradient on the same batch and the same initial parameters.
 
-CONTENDERS maps a name to (description, kind, function):
+CONTENDERS maps a name to (label, kind, function, runtime):
 
 * kind "sampled": the function computes the gradient entries listed in
   ``entries`` only, one perturbation at a time; its time per entry is
@@ -16,9 +16,11 @@ import numpy as np
 
 from bench import numpy_incremental
 from fastnum import TwoLayerNet
+from fastnum._config import H
 from tests import naive
 
 PARAM_SHAPES = {"W1": (784, 50), "b1": (50,), "W2": (50, 10), "b2": (10,)}
+N_PARAMS = sum(int(np.prod(shape)) for shape in PARAM_SHAPES.values())
 
 
 def initial_params(n_in=784, n_hidden=50, n_out=10, seed=0):
@@ -51,7 +53,7 @@ def scipy_approx_fprime(params, x, t, entries):
             work[name][idx] = value
         return naive.loss(work, x, t)
 
-    return approx_fprime(start, loss_of, 1e-4)
+    return approx_fprime(start, loss_of, H)
 
 
 def numpy_incremental_whole(params, x, t):

@@ -10,6 +10,18 @@ from fastnum import load_mnist
 SHARED_MNIST = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 
 
+def display_path(path):
+    """``path`` as reports print it: relative to the project or the home folder, never absolute."""
+    path = Path(path).resolve()
+    project = Path(__file__).resolve().parent.parent
+    for base, prefix in ((project, ""), (project.parent, "../"), (Path.home(), "~/")):
+        try:
+            return prefix + str(path.relative_to(base))
+        except ValueError:
+            continue
+    return path.name
+
+
 def mnist_dir(data_dir=None):
     """The folder to read MNIST from: --data-dir, $FASTNUM_DATA_DIR, or ../shared/data/mnist."""
     for candidate in (data_dir, os.environ.get("FASTNUM_DATA_DIR"), SHARED_MNIST):
@@ -34,7 +46,7 @@ def load_batches(data_dir=None, n_batches=1, batch_size=100, seed=0):
     rng = np.random.RandomState(seed)
     if folder is not None:
         (x_train, t_train), _ = load_mnist(data_dir=folder, download=False)
-        source = f"real MNIST ({folder})"
+        source = f"real MNIST ({display_path(folder)})"
     else:
         x_train, t_train = synthetic_mnist(np.random.default_rng(seed), 60000)
         source = "SYNTHETIC MNIST-shaped data (no MNIST files found)"

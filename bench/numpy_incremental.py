@@ -13,8 +13,8 @@ This separates what the algorithm buys from what compilation buys.
 
 import numpy as np
 
-H = 1e-4
-LOG_EPS = 1e-7
+from fastnum._config import LOG_EPS, H
+
 CHUNK_ELEMENTS = 1 << 21  # keep each (pairs, units, classes) temporary near 16 MB
 
 

@@ -1,7 +1,7 @@
 """The side-by-side benchmark: fastnum against plain numpy, on one batch.
 
     python -m bench                  # the full benchmark (a few minutes)
-    python -m bench --quick          # a smoke test, under 2 minutes
+    python -m bench --quick          # a smoke test (a minute or two)
     python -m bench --full-reference # time the book's loop over all 39,760 parameters
     python -m bench --update-readme  # also rewrite the README's performance table
 
@@ -25,15 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.contenders import CONTENDERS, PARAM_SHAPES
-from bench.data import mnist_dir
+from bench.contenders import CONTENDERS, N_PARAMS, PARAM_SHAPES
+from bench.data import display_path, mnist_dir
+from bench.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-README = ROOT / "README.md"
-N_PARAMS = sum(int(np.prod(s)) for s in PARAM_SHAPES.values())
-README_START = "<!-- bench:start -->"
-README_END = "<!-- bench:end -->"
 
 
 def sample_entries(n, seed=1, shapes=PARAM_SHAPES):
@@ -66,6 +63,27 @@ def run_worker(spec, env_extra=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def compare_to_reference(results, entries, full_reference):
+    """Set every contender's ``max_abs_diff`` against the book's loop, row (1), on the sampled entries.
+
+    The book's row is the reference itself and gets None ("reference" in
+    the table), not a difference from itself.
+    """
+    reference = np.array(results["book"]["values"])
+    if full_reference:  # the book's loop ran over every entry: keep the sampled ones
+        index = {(n, tuple(i)) for n, i in entries}
+        reference = reference[[k for k, (n, i) in enumerate(sample_entries(N_PARAMS)) if (n, tuple(i)) in index]]
+    for name, r in results.items():
+        if name == "book":
+            r["max_abs_diff"] = None
+            continue
+        values = np.array(r["values"])
+        if values.shape != reference.shape:
+            raise ValueError(f"{name} returned {values.shape[0]} values for {reference.shape[0]} sampled entries")
+        r["max_abs_diff"] = float(np.abs(values - reference).max()) if values.size else None
+    return results
+
+
 def summarise(result):
     times = np.array(result["step_seconds"])
     result["median_s"] = float(np.median(times))
@@ -95,7 +113,7 @@ def machine_facts():
         "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
         "platform": platform.platform(), "numpy": np.__version__, "numba": numba.__version__,
         "scipy": scipy_version,
-        "blas": [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "filepath")}
+        "blas": [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
                  for i in threadpool_info() if i.get("user_api") == "blas"],
     }
 
@@ -165,112 +183,13 @@ def thread_scaling(base, args, log):
     return out
 
 
-def fmt_seconds(s):
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s * 1e6:.0f} µs"
-
-
-def fmt_ratio(ratio):
-    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
-
-
-def markdown(report):
-    facts = report["machine"]
-    lines = [
-        f"One gradient of one training step: 784-50-10, batch {report['batch_size']}, "
-        f"{report['source']}; the book's initial weights (seed 0).",
-        f"Measured {facts['date'][:10]} on {facts['cpu']}, {facts['cores']} cores; numpy {facts['numpy']}, "
-        f"numba {facts['numba']}, BLAS {(facts['blas'] or [{}])[0].get('internal_api')} "
-        f"{(facts['blas'] or [{}])[0].get('version')}; fastnum with {report['threads']} numba threads.",
-        f"Command: `{report['command']}`",
-        "",
-        "| method | time per step (median) | spread (min-max) | speed-up vs (1) | first call, cold cache | "
-        "max abs diff vs (1) | threads |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    reference = report["results"]["book"]["median_s"]
-    for name, r in report["results"].items():
-        note = ""
-        if r["kind"] == "sampled":
-            note = f" (timed on {report['n_sampled'] if name != 'book' or not report['full_reference'] else N_PARAMS:,} " \
-                   f"sampled parameters, extrapolated to {N_PARAMS:,})"
-        threads = (f"{r['numba_threads']} numba" if r["runtime"] == "numba"
-                   else f"{r['blas_threads']} BLAS (best of 1, 2)")
-        compile_s = fmt_seconds(r["compile_seconds"]) if "compile_seconds" in r else "-"
-        diff = r.get("max_abs_diff")
-        lines.append(
-            f"| {r['label']}{note} | {fmt_seconds(r['median_s'])} | {fmt_seconds(r['min_s'])}-{fmt_seconds(r['max_s'])} "
-            f"| {fmt_ratio(reference / r['median_s'])} | {compile_s} | {'-' if diff is None else f'{diff:.1e}'} | {threads} |"
-        )
-    lines += ["", "Thread scaling (numba threads, seconds per step):", ""]
-    for name, by_threads in report["thread_scaling"].items():
-        one, two = by_threads.get("1"), by_threads.get("2")
-        lines.append(f"- {name}: 1 thread {fmt_seconds(one)}, 2 threads {fmt_seconds(two)} "
-                     f"(speed-up {one / two:.2f}x)")
-    lines += ["", "Growth of `method='incremental'` (seconds per step ~ size^exponent):", ""]
-    for axis, data in report["scaling"].items():
-        points = ", ".join(f"{v}: {fmt_seconds(s)}" for v, s in data["points"])
-        exponent = "-" if data["exponent"] is None else f"{data['exponent']:.2f}"
-        lines.append(f"- {axis}: {points}; fitted exponent {exponent}")
-    return "\n".join(lines) + "\n"
-
-
-def plot(report, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.4, 1]})
-    names = list(report["results"])
-    medians = [report["results"][n]["median_s"] for n in names]
-    labels = [report["results"][n]["label"] for n in names]
-    colors = ["#d62728" if report["results"][n]["runtime"] == "numpy" else "#1f77b4" for n in names]
-    y = np.arange(len(names))[::-1]
-    ax1.barh(y, medians, color=colors)
-    ax1.set_yticks(y, labels, fontsize=8)
-    ax1.set_xscale("log")
-    ax1.set_xlabel("seconds per training step (log scale)")
-    for yi, m in zip(y, medians):
-        ax1.text(m, yi, " " + fmt_seconds(m), va="center", fontsize=8)
-    ax1.set_title(f"gradient of one step, 784-50-10, batch {report['batch_size']}\n(red: plain numpy, blue: fastnum)",
-                  fontsize=9)
-    for axis, marker in (("hidden", "o"), ("batch_size", "s")):
-        data = report["scaling"][axis]
-        values = [p[0] for p in data["points"]]
-        seconds = [p[1] for p in data["points"]]
-        exponent = data["exponent"]
-        ax2.loglog(values, seconds, marker=marker,
-                   label=f"{axis} (exponent {exponent:.2f})" if exponent is not None else axis)
-    ax2.set_xlabel("hidden size / batch size")
-    ax2.set_ylabel("seconds per step, method='incremental'")
-    ax2.set_title("scaling", fontsize=9)
-    ax2.legend(fontsize=8)
-    ax2.grid(alpha=0.3, which="both")
-    if "SYNTHETIC" in report["source"]:
-        fig.suptitle("SYNTHETIC MNIST-shaped data", color="red")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def update_readme(table):
-    text = README.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} section to update")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    README.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
-
-
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $FASTNUM_DATA_DIR or ../shared/data/mnist)")
-    parser.add_argument("--quick", action="store_true", help="a smoke test: fewer samples and repeats (under 2 minutes)")
+    parser.add_argument("--data-dir",
+                        help="folder with the MNIST IDX files (default: $FASTNUM_DATA_DIR or ../shared/data/mnist)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test: fewer samples and repeats (a minute or two)")
     parser.add_argument("--full-reference", action="store_true", help="time the book's loop over every parameter")
     parser.add_argument("--threads", type=int, default=None, help="numba threads for fastnum (default: all cores)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for benchmark.{md,json,png}")
@@ -294,7 +213,7 @@ def main(argv=None):
             "n_params": N_PARAMS, "entries": sample_entries(args.n_sampled)}
     log = lambda text: print(text, flush=True)  # noqa: E731
     started = time.perf_counter()
-    log(f"fastnum benchmark: {'real MNIST in ' + str(data) if data else 'SYNTHETIC data (no MNIST found)'}")
+    log(f"fastnum benchmark: {'real MNIST in ' + display_path(data) if data else 'SYNTHETIC data (no MNIST found)'}")
     names = [n for n in CONTENDERS if n != "scipy_approx_fprime"]
     try:
         import scipy  # noqa: F401
@@ -303,17 +222,7 @@ def main(argv=None):
     except ImportError:
         log("  scipy is not installed: (6) approx_fprime skipped")
     results = {name: time_contender(name, base, args, log) for name in names}
-    reference = np.array(results["book"]["values"])
-    if args.full_reference:  # compare on the sampled entries only
-        index = {(n, tuple(i)) for n, i in base["entries"]}
-        full_entries = sample_entries(N_PARAMS)
-        pick = [k for k, (n, i) in enumerate(full_entries) if (n, tuple(i)) in index]
-        reference = reference[pick]
-    for name, r in results.items():
-        values = np.array(r["values"])
-        if name == "book" and args.full_reference:
-            values = values[pick]
-        r["max_abs_diff"] = float(np.abs(values - reference).max()) if values.size else None
+    compare_to_reference(results, base["entries"], args.full_reference)
     report = {
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "source": results["book"]["source"], "batch_size": 100, "threads": args.threads,
@@ -322,17 +231,7 @@ def main(argv=None):
         "thread_scaling": thread_scaling(base, args, log), "scaling": scaling(base, args, log),
     }
     report["benchmark_seconds"] = time.perf_counter() - started
-    args.out.mkdir(parents=True, exist_ok=True)
-    table = markdown(report)
-    (args.out / "benchmark.md").write_text(table)
-    (args.out / "benchmark.json").write_text(json.dumps(report, indent=1))
-    plot(report, args.out / "benchmark.png")
-    print()
-    print(table)
-    print(f"written to {args.out}/benchmark.{{md,json,png}} in {report['benchmark_seconds']:.0f} s")
-    if args.update_readme:
-        update_readme(table)
-        print("README.md performance table updated")
+    write_report(report, args.out, args.update_readme)
     return 0
 
 

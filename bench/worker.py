@@ -24,9 +24,8 @@ def _values_at(grads, entries):
 
 
 def run(spec):
-    from threadpoolctl import threadpool_info, threadpool_limits
-
     import numba
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     if spec.get("numba_threads"):
         numba.set_num_threads(spec["numba_threads"])

@@ -7,6 +7,8 @@ Drop-in names for the book's modules::
     from fastnum.functions import sigmoid, softmax, cross_entropy_error
 """
 
+from importlib import metadata as _metadata
+
 from .functions import (
     cross_entropy_error,
     identity_function,
@@ -23,7 +25,10 @@ from .gradient import numerical_diff, numerical_gradient, numerical_gradient_2d
 from .mnist import load_mnist
 from .two_layer_net import TwoLayerNet
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("fastnum")
+except _metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "TwoLayerNet",

@@ -20,7 +20,7 @@ from ._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
 from ._vecmath import exp
 
 ACTIVATIONS = ("sigmoid", "relu")
-"""Hidden-layer activations, in the order of the integer codes the kernels take."""
+"""Hidden-layer activations by name; the kernels take ``relu`` as a bool (False: sigmoid)."""
 
 
 @njit(inline="always", **NJIT_OPTIONS)

@@ -35,8 +35,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ._vecmath import SMALL_EXP_GUARD, exp, exp_small, log
 from ._forward import hidden_activation
+from ._vecmath import SMALL_EXP_GUARD, exp, exp_small, log
 
 N_SCRATCH_ROWS = 9
 """Vectors of length max-distinct-values each hidden unit needs in the hidden-layer kernel."""

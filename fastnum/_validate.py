@@ -81,7 +81,7 @@ def as_labels(t, n_samples, n_out, single=False):
 
 
 def as_params(params, n_in, n_hidden, n_out):
-    """The four parameter arrays as C-ordered float64, checked against the sizes.
+    """The four parameter arrays as C-ordered float64, checked against the sizes and for NaN/inf.
 
     Arrays that already are C-ordered float64 are returned as they are (no
     copy); the kernels only read them.
@@ -94,5 +94,12 @@ def as_params(params, n_in, n_hidden, n_out):
         array = _real_array(params[name], f"params[{name!r}]")
         if array.shape != expected[name]:
             raise ValueError(f"params[{name!r}] has shape {array.shape}, expected {expected[name]}")
-        arrays.append(np.ascontiguousarray(array, dtype=np.float64))
+        array = np.ascontiguousarray(array, dtype=np.float64)
+        if not np.isfinite(array).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise ValueError(
+                f"params[{name!r}] contains NaN or inf (first at index {bad}); "
+                "every gradient of it would be NaN"
+            )
+        arrays.append(array)
     return arrays

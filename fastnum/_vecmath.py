@@ -33,7 +33,6 @@ range: at most 1 ulp).
 import math
 
 import numpy as np
-
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic

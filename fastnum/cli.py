@@ -3,6 +3,12 @@
     fastnum train                      # 16 epochs, numerical gradient, as the book
     fastnum train --gradient backprop  # the same batches with backprop
     fastnum train --resume runs/2026-11-28_0512   # continue an interrupted run
+
+The command checks every option before any work, loads and identifies the
+data, builds the network exactly as the book's ``train_neuralnet.py`` after
+``np.random.seed(seed)``, compiles the kernels (saying so), and runs
+``fastnum.train.fit`` with checkpoints by evaluation and by time. SIGINT
+(Ctrl-C) and SIGTERM end the current step, save and exit 130 / 143.
 """
 
 import argparse
@@ -13,17 +19,25 @@ import platform
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from .mnist import DATA_DIR_ENV, DATASETS
+from .datasets import DATASETS, DISPLAY_NAMES, N_CLASSES
+from .mnist import DATA_DIR_ENV
 
 DEFAULTS = dict(epochs=16, batch_size=100, lr=0.1, hidden=50, gradient="numerical",
                 activation="sigmoid", seed=0, dataset="mnist", eval_every=None)
 RESUMABLE_KEYS = ("iters", "batch_size", "lr", "hidden", "gradient", "activation", "seed",
                   "dataset", "eval_every")
+CHECKPOINT_EVERY_S = 60.0
+"""Default seconds between checkpoints (besides one at every evaluation)."""
+CLI_HINTS = {"data_dir": "give --data-dir FOLDER", "data_dir_short": "--data-dir",
+             "verify": "add --no-verify-data"}
+"""How the loader's messages name the options, on the command line."""
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def _positive_int(text):
@@ -58,7 +72,8 @@ def _readable_dir(text):
 def build_parser():
     from .train import GRADIENTS
 
-    parser = argparse.ArgumentParser(prog="fastnum", description="fastnum: the book's numerical-gradient training, fast.")
+    parser = argparse.ArgumentParser(prog="fastnum",
+                                     description="fastnum: the book's numerical-gradient training, fast.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser(
         "train",
@@ -77,13 +92,24 @@ def build_parser():
     train.add_argument("--activation", choices=("sigmoid", "relu"), help="hidden activation (default sigmoid)")
     train.add_argument("--eval-every", type=_positive_int, metavar="N",
                        help="evaluate train/test accuracy every N steps (default: once per epoch, as the book)")
-    train.add_argument("--seed", type=int, help="seed of numpy's RNG: initial weights and batches (default 0)")
+    train.add_argument("--seed", type=int,
+                       help="np.random.seed before the network is built: the book's initial weights and "
+                       "batches for that seed (default 0)")
     train.add_argument("--threads", type=_positive_int, help="numba threads (default: all cores)")
-    train.add_argument("--data-dir", type=_readable_dir, help=f"folder with the IDX files (else ${DATA_DIR_ENV}, else the cache)")
+    train.add_argument("--data-dir", type=_readable_dir,
+                       help=f"folder with the IDX files (else ${DATA_DIR_ENV}, else the cache)")
     train.add_argument("--dataset", choices=tuple(DATASETS), help="mnist (default) or fashion-mnist")
-    train.add_argument("--out", type=Path, help="output folder (default: a new one under runs/)")
-    train.add_argument("--resume", type=_readable_dir, metavar="DIR", help="continue the run whose checkpoint is in DIR")
+    train.add_argument("--no-verify-data", action="store_true",
+                       help="accept data files that match no published copy (your own data); files identified "
+                       "as another data set are refused either way")
+    train.add_argument("--out", type=Path, help="output folder, new or empty (default: a new one under runs/)")
+    train.add_argument("--resume", type=_readable_dir, metavar="DIR",
+                       help="continue the run whose checkpoint is in DIR")
+    train.add_argument("--checkpoint-every", type=_positive_float, metavar="SECONDS",
+                       help="also checkpoint when this long has passed since the last one "
+                       f"(default {CHECKPOINT_EVERY_S:g})")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per evaluation only)")
+    parser.train_parser = train
     return parser
 
 
@@ -92,10 +118,9 @@ def _versions():
 
     from . import __version__
 
-    info = {"fastnum": __version__, "python": platform.python_version(), "numpy": np.__version__,
+    return {"fastnum": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "numba_threads": numba.get_num_threads(), "processor": _cpu_model()}
-    return info
 
 
 def _cpu_model():
@@ -108,28 +133,83 @@ def _cpu_model():
     return platform.processor() or "unknown"
 
 
-class _Interrupts:
-    """First Ctrl-C: finish the current step, save a checkpoint, stop. Second: abort."""
+# -- what happens on Ctrl-C and SIGTERM ------------------------------------------------
+
+
+class Aborted(Exception):
+    """A signal asked to stop at a point where no step can be finished first."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _abort(signum, frame):
+    raise Aborted(signum)
+
+
+class _StopAfterStep:
+    """During training: the first SIGINT/SIGTERM finishes the step, saves and stops; a second aborts."""
 
     def __init__(self, write):
-        self.requested = False
+        self.signum = None
         self._write = write
-        self._previous = None
+        self._previous = {}
 
     def __enter__(self):
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        for signum in EXIT_CODES:
+            self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:
-            signal.signal(signal.SIGINT, self._previous)
-            raise KeyboardInterrupt
-        self.requested = True
-        self._write("Ctrl-C: finishing this step and saving a checkpoint (press again to abort without saving)")
+        if self.signum is not None:
+            raise Aborted(signum)
+        self.signum = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self._write(f"{name}: finishing this step and saving a checkpoint (again to abort without saving)")
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
         return False
+
+
+@dataclass
+class _Progress:
+    """Where the command stands, for the one line printed when it is aborted."""
+
+    phase: str = "before training started"
+    saved: str = "nothing was written"
+
+
+# -- the steps of the command ----------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    config: dict
+    out: Path
+    checkpoint: object = None
+    previous_info: dict = field(default_factory=dict)
+
+
+def _check_out_folder(out, fail):
+    """A new or empty folder that can be created: checked before any work."""
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder")
+    if out.is_dir():
+        held = sorted(p.name for p in out.iterdir())
+        if held:
+            shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+            hint = f"--resume {out} to continue that run, or " if "checkpoint.npz" in held else ""
+            fail(f"--out {out} is not empty (it holds {shown}); use {hint}a new or empty folder")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        fail(f"--out {out} cannot be created: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        fail(f"--out {out} cannot be created: {ancestor} is not writable")
 
 
 def _new_run_folder():
@@ -141,154 +221,251 @@ def _new_run_folder():
     return folder
 
 
-def _config_from(args, parser):
-    if args.resume is not None:
-        from .runs import load_checkpoint
+def _plan(args, fail):
+    """The configuration and folder of the run, from the options or the checkpoint."""
+    if args.resume is None:
+        config = {k: DEFAULTS.get(k) if getattr(args, k) is None else getattr(args, k)
+                  for k in ("epochs", *RESUMABLE_KEYS)}
+        config["verify_data"] = not args.no_verify_data
+        out = Path(args.out) if args.out is not None else _new_run_folder()
+        _check_out_folder(out, fail)
+        return _Plan(config, out)
 
-        try:
-            params, next_step, rng, history, config = load_checkpoint(args.resume)
-        except (FileNotFoundError, ValueError) as error:
-            parser.error(str(error))
-        given = {k: getattr(args, k) for k in RESUMABLE_KEYS if getattr(args, k, None) is not None}
-        changed = any(config.get(k) != v for k, v in given.items())
-        other_out = args.out is not None and Path(args.out) != Path(args.resume)
-        if changed or args.epochs is not None or args.iters is not None or other_out:
-            parser.error(
-                "--resume continues a run with its own settings; only --threads, --data-dir and "
-                f"--no-progress may be given with it (the run's settings: {json.dumps(config)})"
-            )
-        return config, (params, next_step, rng, history), Path(args.resume)
-    config = {k: DEFAULTS.get(k) if getattr(args, k) is None else getattr(args, k) for k in ("epochs", *RESUMABLE_KEYS)}
-    out = args.out if args.out is not None else _new_run_folder()
-    if (Path(out) / "checkpoint.npz").exists():
-        parser.error(f"{out} already holds a run; use --resume {out} to continue it, or another --out")
-    return config, None, Path(out)
+    from .runs import RunFileError, load_checkpoint, read_run_json
+
+    try:
+        checkpoint = load_checkpoint(args.resume)
+    except (FileNotFoundError, RunFileError) as error:
+        fail(f"--resume {args.resume}: {error}")
+    config = checkpoint.config
+    given = {k: getattr(args, k) for k in RESUMABLE_KEYS if getattr(args, k, None) is not None}
+    changed = any(config.get(k) != v for k, v in given.items())
+    other_out = args.out is not None and Path(args.out) != Path(args.resume)
+    if changed or args.epochs is not None or args.iters is not None or other_out:
+        fail("--resume continues a run with its own settings; only --threads, --data-dir, --no-verify-data, "
+             f"--checkpoint-every and --no-progress may be given with it (the run's settings: {json.dumps(config)})")
+    return _Plan(config, Path(args.resume), checkpoint, read_run_json(args.resume) or {})
 
 
-def train_command(args, parser, command):
-    from tqdm import tqdm
+def _set_threads(threads, fail):
+    if threads is None:
+        return
+    import numba
 
-    config, resumed, out = _config_from(args, parser)
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        fail(f"--threads {threads}: this machine allows at most {numba.config.NUMBA_NUM_THREADS}")
+    numba.set_num_threads(threads)
+
+
+def _load_data(args, config, fail, write):
+    from .mnist import read_dataset
+
     data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
-    if data_dir is not None:
-        config["data_dir"] = str(Path(data_dir).resolve())
-    if args.threads is not None:
-        import numba
+    try:
+        data = read_dataset(data_dir, config["dataset"], progress=not args.no_progress,
+                            verify=config.get("verify_data", True) and not args.no_verify_data, hints=CLI_HINTS)
+    except (FileNotFoundError, ValueError) as error:
+        fail(f"cannot load {DISPLAY_NAMES[config['dataset']]}: {error}")
+    folders = [str(Path(f).resolve()) for f in data.folders]
+    note = "" if data.verified else " (unverified: --no-verify-data)"
+    write(f"{DISPLAY_NAMES[config['dataset']]} from {', '.join(folders)}{note}")
+    return data, {"dataset": config["dataset"], "folders": folders, "verified": data.verified}
 
-        if args.threads > numba.config.NUMBA_NUM_THREADS:
-            parser.error(f"--threads {args.threads}: this machine allows at most {numba.config.NUMBA_NUM_THREADS}")
-        numba.set_num_threads(args.threads)
 
-    from . import load_mnist
-    from ._atomic import atomic_write
-    from .runs import plot_history, save_checkpoint, save_history, save_params
-    from .train import fit, iterations_per_epoch
+def _network(config, checkpoint, n_in):
+    """The book's network after ``np.random.seed(seed)``, or the checkpoint's."""
     from .two_layer_net import TwoLayerNet
 
-    wall_start = time.perf_counter()
-    try:
-        (x_train, t_train), (x_test, t_test) = load_mnist(
-            normalize=True, one_hot_label=False, data_dir=data_dir, dataset=config["dataset"],
-            progress=not args.no_progress,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        parser.error(f"cannot load {config['dataset']}: {error}")
-    train_size = x_train.shape[0]
-    if config["batch_size"] > train_size:
-        parser.error(f"--batch-size {config['batch_size']} is larger than the {train_size} training images")
-    iter_per_epoch = iterations_per_epoch(train_size, config["batch_size"])
-    if config["iters"] is None:
-        config["iters"] = int(round(config["epochs"] * iter_per_epoch))
-    config.pop("epochs", None)
-    iters = config["iters"]
+    if checkpoint is None:
+        np.random.seed(config["seed"])  # as the book's script: seed, build the network, draw batches
+        return TwoLayerNet(n_in, config["hidden"], N_CLASSES, activation=config["activation"])
+    np.random.set_state(checkpoint.rng_state)
+    state = np.random.get_state()
+    network = TwoLayerNet(n_in, config["hidden"], N_CLASSES, activation=config["activation"])
+    np.random.set_state(state)  # the constructor's draws are not part of the resumed run
+    network.params = checkpoint.params
+    return network
 
-    if resumed is None:
-        np.random.seed(config["seed"])
-        network = TwoLayerNet(x_train.shape[1], config["hidden"], 10, activation=config["activation"])
-        rng, history, start_step = np.random.mtrand._rand, None, 0
-    else:
-        params, start_step, rng, history = resumed
-        network = TwoLayerNet(x_train.shape[1], config["hidden"], 10, activation=config["activation"])
-        network.params = params
-    out.mkdir(parents=True, exist_ok=True)
 
-    # compile (or load the cached machine code) before the clock of the first step starts
-    compile_start = time.perf_counter()
-    from .train import GRADIENTS
+def _session(command, start_step):
+    return {"command": command, "started": datetime.now().isoformat(timespec="seconds"),
+            "from_step": start_step, "versions": _versions()}
 
-    probe = TwoLayerNet(x_train.shape[1], config["hidden"], 10, activation=config["activation"])
-    probe.params = {k: v.copy() for k, v in network.params.items()}
-    GRADIENTS[config["gradient"]](probe, x_train[:2], t_train[:2])
-    probe.loss(x_train[:2], t_train[:2])
-    probe.accuracy(x_train[:2], t_train[:2])
-    compile_seconds = time.perf_counter() - compile_start
 
-    info = {"command": command, "cwd": os.getcwd(), "config": config,
-            "versions": _versions(), "started": datetime.now().isoformat(timespec="seconds"),
-            "resumed_from_step": start_step or None, "compile_seconds": compile_seconds}
-    run_json = out / "run.json"
-    if resumed is not None and run_json.exists():
-        info = {**json.loads(run_json.read_text()), "resumed": info}
-
-    bar = tqdm(total=iters, initial=start_step, unit="step", disable=args.no_progress, dynamic_ncols=True,
-               desc=f"{config['gradient']} {config['dataset']}")
-    write = bar.write if not args.no_progress else print
-
-    def on_step(state):
-        bar.update(1)
-        if state.step % 50 == 0:
-            bar.set_postfix(loss=f"{state.history.train_loss_list[-1]:.4f}", refresh=False)
-
-    def on_eval(state):
-        h = state.history
-        write(f"step {state.step:6d}  epoch {state.epoch:6.2f}  loss {h.train_loss_list[-1]:.4f}  "
-              f"train acc {h.train_acc_list[-1]:.4f}  test acc {h.test_acc_list[-1]:.4f}")
-        save_checkpoint(out, network, state.step + 1, state.rng, h, config)
-        save_history(out, h, iter_per_epoch)
-
-    write(f"fastnum train: {config['gradient']} gradient, {iters} steps of batch {config['batch_size']}, "
-          f"lr {config['lr']}, hidden {config['hidden']}, seed {config['seed']} -> {out}")
-    with _Interrupts(write) as interrupts:
-        history, done = fit(
-            network, x_train, t_train, x_test, t_test, iters=iters, batch_size=config["batch_size"],
-            learning_rate=config["lr"], gradient=config["gradient"], eval_every=config["eval_every"], rng=rng,
-            history=history, start_step=start_step, on_step=on_step, on_eval=on_eval,
-            should_stop=lambda: interrupts.requested,
-        )
-    bar.close()
-    save_checkpoint(out, network, done, rng, history, config)
-    save_history(out, history, iter_per_epoch)
-    title = f"{config['dataset']}, {config['gradient']} gradient, {done} steps"
-    plot_history(out, history, iter_per_epoch, title=title)
-    wall = time.perf_counter() - wall_start
+def _summary(history, done, iters):
     steps = np.array(history.step_times)
-    info.update({
+    return {
         "status": "finished" if done == iters else "interrupted",
         "steps_done": done,
-        "wall_seconds_this_session": wall,
         "median_step_seconds": float(np.median(steps)) if steps.size else None,
         "total_step_seconds": float(steps.sum()),
         "total_eval_seconds": float(np.sum(history.eval_times)),
         "final_train_acc": history.train_acc_list[-1] if history.train_acc_list else None,
         "final_test_acc": history.test_acc_list[-1] if history.test_acc_list else None,
-    })
-    atomic_write(run_json, lambda handle: handle.write(json.dumps(info, indent=1).encode()))
+    }
+
+
+def _title(config, done, iters):
+    title = (f"{DISPLAY_NAMES[config['dataset']]}, {config['gradient']} gradient, hidden {config['hidden']}, "
+             f"batch {config['batch_size']}, lr {config['lr']}, seed {config['seed']}")
+    return title + (f"\nINTERRUPTED after {done} of {iters} steps" if done < iters else f", {done} steps")
+
+
+@dataclass
+class _Run:
+    """A run in progress: its folder, settings, network and records."""
+
+    out: Path
+    config: dict
+    network: object
+    history: object
+    log: object
+    info: dict
+    session: dict
+    start_step: int
+    checkpoint_every: float
+    last_checkpoint: float = 0.0
+
+    def save_checkpoint(self, next_step, progress):
+        from .runs import save_checkpoint
+
+        self.log.append_until(next_step)
+        save_checkpoint(self.out, self.network.params, next_step, np.random.get_state(), self.config,
+                        self.log.position)
+        self.last_checkpoint = time.perf_counter()
+        progress.saved = (f"the checkpoint after step {next_step - 1} in {self.out} is intact: "
+                          f"fastnum train --resume {self.out}")
+
+
+def _prepare(args, fail, command, progress):
+    """Options, data, network and compiled kernels; then the run folder and its first records."""
+    from .mnist import format_split
+    from .runs import HistoryLog, RunFileError, write_run_json
+    from .train import History, iterations_per_epoch, warm_up
+
+    plan = _plan(args, fail)
+    config, out = plan.config, plan.out
+    _set_threads(args.threads, fail)
+    progress.phase = "while loading the data"
+    data, data_info = _load_data(args, config, fail, print)
+    x_train, t_train = format_split(data.arrays["train_img"], data.arrays["train_label"])
+    x_test, t_test = format_split(data.arrays["test_img"], data.arrays["test_label"])
+    if config["batch_size"] > x_train.shape[0]:
+        fail(f"--batch-size {config['batch_size']} is larger than the {x_train.shape[0]} training images")
+    config["iter_per_epoch"] = iterations_per_epoch(x_train.shape[0], config["batch_size"])
+    if config.get("iters") is None:
+        config["iters"] = int(round(config.pop("epochs") * config["iter_per_epoch"]))
+    config.pop("epochs", None)
+    if args.data_dir is not None:
+        config["data_dir"] = str(Path(args.data_dir).resolve())
+
+    network = _network(config, plan.checkpoint, x_train.shape[1])
+    progress.phase = "while compiling the kernels"
+    compile_seconds = warm_up(network, config["gradient"], x_train, t_train, print)
+
+    start_step = 0 if plan.checkpoint is None else plan.checkpoint.next_step
+    session = dict(_session(command, start_step), compile_seconds=compile_seconds)
+    info = plan.previous_info or {"command": command, "cwd": os.getcwd(), "config": config, "data": data_info,
+                                  "started": session["started"], "sessions": []}
+    info.setdefault("sessions", []).append(session)
+    info["status"] = "running"
+    out.mkdir(parents=True, exist_ok=True)
+    if plan.checkpoint is None:
+        history = History(iter_per_epoch=config["iter_per_epoch"])
+        log = HistoryLog(out, history)
+    else:
+        try:
+            history = plan.checkpoint.history(out)
+        except RunFileError as error:
+            fail(f"--resume {out}: {error}")
+        position = plan.checkpoint.log_position
+        log = HistoryLog(out, history, rows=position["rows"], size=position["bytes"])
+    write_run_json(out, info)
+    run = _Run(out, config, network, history, log, info, session, start_step,
+               args.checkpoint_every or CHECKPOINT_EVERY_S, time.perf_counter())
+    return run, (x_train, t_train, x_test, t_test)
+
+
+def _train(run, data, show_bar, progress):
+    """``fit`` with checkpoints at every evaluation and by time; SIGINT/SIGTERM stop it after a step."""
+    from .progress import TrainingProgress
+    from .train import fit
+
+    config = run.config
+
+    def on_step(state):
+        if time.perf_counter() - run.last_checkpoint >= run.checkpoint_every:
+            run.save_checkpoint(state.step + 1, progress)
+
+    report = TrainingProgress(config["iters"], run.start_step, bar=show_bar, lines=True, desc=config["gradient"])
+    report.write(f"fastnum train: {config['gradient']} gradient, {config['iters']} steps of batch "
+                 f"{config['batch_size']}, lr {config['lr']}, hidden {config['hidden']}, seed {config['seed']} "
+                 f"-> {run.out}")
+    progress.phase = "during training"
+    try:
+        with _StopAfterStep(report.write) as stop:
+            _, done = fit(
+                run.network, *data, iters=config["iters"], batch_size=config["batch_size"],
+                learning_rate=config["lr"], gradient=config["gradient"], eval_every=config["eval_every"],
+                history=run.history, start_step=run.start_step, progress=report, warm=False, on_step=on_step,
+                on_eval=lambda state: run.save_checkpoint(state.step + 1, progress),
+                should_stop=lambda: stop.signum is not None,
+            )
+    finally:
+        report.close()
+    return done, stop.signum
+
+
+def _finish(run, done, signum, wall_start, progress):
+    """Checkpoint, history, plots, params (when finished) and run.json; the exit status."""
+    from .runs import save_history_json, save_params, save_plots, write_run_json
+
+    progress.phase = "while writing the run's files"
+    signal.signal(signal.SIGINT, _abort)  # Ctrl-C now: stop writing, one line, the checkpoint stays
+    iters = run.config["iters"]
+    run.save_checkpoint(done, progress)
+    save_history_json(run.out, run.history)
+    save_plots(run.out, run.history, _title(run.config, done, iters))
+    run.session.update(wall_seconds=time.perf_counter() - wall_start, to_step=done,
+                       signal=None if signum is None else signal.Signals(signum).name)
+    run.info.update(_summary(run.history, done, iters))
+    if done == iters:
+        save_params(run.out / "params.npz", run.network)
+    write_run_json(run.out, run.info)
     if done < iters:
-        print(f"stopped after step {done - 1}; checkpoint saved. Continue with: fastnum train --resume {out}")
-        return 130
-    save_params(out / "params.npz", network)
-    print(f"done in {wall:.1f} s (compile {compile_seconds:.1f} s, median step {info['median_step_seconds'] * 1e3:.2f} ms): "
-          f"train acc {info['final_train_acc']:.4f}, test acc {info['final_test_acc']:.4f}. Results in {out}")
+        print(f"stopped after step {done - 1}; checkpoint saved. Continue with: fastnum train --resume {run.out}")
+        return EXIT_CODES.get(signum, 130)
+    info = run.info
+    print(f"done in {run.session['wall_seconds']:.1f} s (compile {run.session['compile_seconds']:.1f} s, median "
+          f"step {info['median_step_seconds'] * 1e3:.2f} ms): train acc {info['final_train_acc']:.4f}, "
+          f"test acc {info['final_test_acc']:.4f}. Results in {run.out}")
     return 0
+
+
+def train_command(args, parser, command, progress):
+    """``fastnum train``: prepare, train, write; returns the exit status."""
+    wall_start = time.perf_counter()
+    run, data = _prepare(args, parser.train_parser.error, command, progress)
+    done, signum = _train(run, data, not args.no_progress, progress)
+    return _finish(run, done, signum, wall_start, progress)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "train":
-        return train_command(args, parser, ["fastnum", *argv])
-    return 2  # pragma: no cover - argparse requires a command
+    progress = _Progress()
+    previous = {signum: signal.getsignal(signum) for signum in EXIT_CODES}
+    signal.signal(signal.SIGTERM, _abort)
+    try:
+        return train_command(args, parser, ["fastnum", *argv], progress)
+    except (KeyboardInterrupt, Aborted) as error:
+        signum = error.signum if isinstance(error, Aborted) else signal.SIGINT
+        print(f"fastnum train: interrupted {progress.phase}; {progress.saved}", file=sys.stderr)
+        return EXIT_CODES[signum]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def console_main():

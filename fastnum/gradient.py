@@ -3,6 +3,13 @@
 ``numerical_gradient(f, x)`` perturbs ``x`` in place and calls ``f(x)``, as the
 book's does: its exercises pass closures that ignore their argument and read
 the very array being perturbed (``lambda W: net.loss(x, t)``).
+
+The book assumes float64. Narrower floats are refused rather than computed
+in float64 and written back: the perturbation happens *in* the caller's
+array, which ``f`` reads, so a float32 array cannot hold ``x + 1e-4``
+exactly (float32 resolves about 1e-7 relative, so near 3.0 the step is
+rounded by 1%) and the gradient comes out wrong by percents; float16 rounds
+the step away entirely and gives zeros.
 """
 
 import numpy as np
@@ -10,6 +17,16 @@ import numpy as np
 from ._config import H
 
 __all__ = ["numerical_diff", "numerical_gradient", "numerical_gradient_2d"]
+
+
+def _check_precision(x, name):
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and np.issubdtype(dtype, np.floating) and dtype.itemsize < 8:
+        raise TypeError(
+            f"{name} has dtype {dtype}: h = 1e-4 is below what {dtype} can resolve around most values "
+            f"(x + h is rounded, so the central difference is wrong by percents, or zero in float16); "
+            f"the book computes in float64: convert with {name}.astype(np.float64)"
+        )
 
 
 def numerical_diff(f, x):
@@ -20,11 +37,18 @@ def numerical_diff(f, x):
     f : callable
         Function of one variable.
     x : float
+        A Python float or a float64 number (narrower floats are refused).
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is a float32 or float16 number or array.
     """
+    _check_precision(x, "x")
     h = H
     return (f(x + h) - f(x - h)) / (2 * h)
 
@@ -39,6 +63,7 @@ def _check_perturbable(x, name="x"):
             f"{name} has dtype {x.dtype}: it must be a float array, because x + 1e-4 "
             "cannot be stored in an integer array (convert with x.astype(float))"
         )
+    _check_precision(x, name)
     if not x.flags.writeable:
         raise ValueError(f"{name} is read-only; it must be writable to be perturbed in place")
 
@@ -84,8 +109,9 @@ def numerical_gradient(f, x):
     Raises
     ------
     TypeError
-        If ``x`` is not a float numpy array (the book silently returns a wrong
-        gradient for integer arrays).
+        If ``x`` is not a float64 (or wider) numpy array: the book silently
+        returns a wrong gradient for integer arrays, and float32/float16
+        cannot resolve ``x + 1e-4``.
     """
     _check_perturbable(x)
     return _central_differences(f, x)

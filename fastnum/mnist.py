@@ -9,14 +9,23 @@ does the fetching (mirrors, checksum, a tqdm progress bar, and a download
 into a temporary file that is moved into place only once verified, so no
 half-written file is ever left to be read later).
 
-Decoded arrays are cached as ``.npz`` (never a pickle) in the cache folder,
-keyed by the SHA-256 of the four source files, so a changed source file is
-decoded afresh.
+Every file is identified before it is used (``fastnum.datasets``): by the
+SHA-256 of its bytes or of its decompressed content it must be the published
+file of the data set asked for, so MNIST files in a folder given for
+Fashion-MNIST (or a test file in place of a training file) are refused with
+a one-line error that says what they are.
+
+Decoded arrays (and what each file was identified as) are cached as ``.npz``
+(never a pickle) in the cache folder, keyed by the SHA-256 of the four source
+files, so a changed source file is decoded and identified afresh; a damaged
+cache file is decoded again and overwritten.
 """
 
 import gzip
 import hashlib
+import json
 import os
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +33,19 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write
+from .datasets import (
+    DATASETS,
+    DISPLAY_NAMES,
+    FILE_NAMES,
+    N_CLASSES,
+    ROLE_NAMES,
+    DatasetSource,
+    FileIdentity,
+    identify_by_sha256,
+    identify_by_statistics,
+)
+
+__all__ = ["load_mnist", "read_dataset", "DataFileError", "DatasetSource", "DATASETS", "FILE_NAMES"]
 
 DATA_DIR_ENV = "FASTNUM_DATA_DIR"
 """Environment variable naming a folder that holds the IDX files."""
@@ -33,51 +55,12 @@ CACHE_DIR_ENV = "FASTNUM_CACHE_DIR"
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
 IMAGE_SIDE = 28
-N_CLASSES = 10
 
-FILE_NAMES = {
-    "train_img": "train-images-idx3-ubyte.gz",
-    "train_label": "train-labels-idx1-ubyte.gz",
-    "test_img": "t10k-images-idx3-ubyte.gz",
-    "test_label": "t10k-labels-idx1-ubyte.gz",
+API_HINTS = {
+    "data_dir": "pass data_dir=...",
+    "verify": "verify=False",
 }
-
-
-@dataclass(frozen=True)
-class DatasetSource:
-    """Where a data set can be downloaded and the SHA-256 of each published file."""
-
-    mirrors: tuple
-    sha256: dict
-
-
-DATASETS = {
-    "mnist": DatasetSource(
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ),
-        sha256={
-            "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-            "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-            "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-            "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-        },
-    ),
-    "fashion-mnist": DatasetSource(
-        mirrors=(
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
-        ),
-        sha256={
-            "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-            "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-            "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-            "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-        },
-    ),
-}
+"""How messages name the options; the CLI passes its own (``--data-dir``, ``--no-verify-data``)."""
 
 
 class DataFileError(ValueError):
@@ -135,36 +118,36 @@ def _download(name, dataset, progress):
     raise FileNotFoundError("\n  ".join([f"could not download {name}:", *errors]))
 
 
-def _locate(data_dir, dataset, download, progress):
+def _locate(data_dir, dataset, download, progress, hints):
     dirs = _search_dirs(data_dir, dataset)
     paths = {}
     for key, name in FILE_NAMES.items():
         path = _find_local(name, dirs)
         if path is None:
             if not download:
-                raise FileNotFoundError(_missing_message(name, dirs, dataset, None))
+                raise FileNotFoundError(_missing_message(name, dirs, dataset, None, hints))
             try:
                 path = _download(name, dataset, progress)
             except FileNotFoundError as error:
-                raise FileNotFoundError(_missing_message(name, dirs, dataset, error)) from None
+                raise FileNotFoundError(_missing_message(name, dirs, dataset, error, hints)) from None
         paths[key] = path
     return paths
 
 
-def _missing_message(name, dirs, dataset, download_error):
-    lines = [f"{dataset} file {name} was not found in any of:"]
+def _missing_message(name, dirs, dataset, download_error, hints):
+    lines = [f"{DISPLAY_NAMES[dataset]} file {name} was not found in any of:"]
     lines += [f"  {folder}" for folder in dirs]
     if download_error is not None:
         lines.append(str(download_error))
     lines.append(
-        f"Put the four IDX files ({', '.join(FILE_NAMES.values())}) in one folder and pass "
-        f"data_dir=... or set {DATA_DIR_ENV}=/path/to/folder."
+        f"Put the four IDX files ({', '.join(FILE_NAMES.values())}) in one folder and "
+        f"{hints['data_dir']}, or set {DATA_DIR_ENV}=/path/to/folder."
     )
     return "\n".join(lines)
 
 
-def _read_bytes(path):
-    raw = path.read_bytes()
+def _decompress(path, raw):
+    """The IDX content of a file's bytes (gunzipped when the name ends in .gz)."""
     if path.suffix != ".gz":
         return raw
     try:
@@ -194,20 +177,14 @@ def _header(path, data, n_dims, magic):
     return dims, header_size
 
 
-def read_idx_images(path):
-    """Images of an IDX3 file as uint8 (N, 784), validated."""
-    path = Path(path)
-    data = _read_bytes(path)
+def _images(path, data):
     (n, rows, cols), offset = _header(path, data, 3, IMAGE_MAGIC)
     if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
         raise DataFileError(f"{path}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
     return np.frombuffer(data, np.uint8, offset=offset).reshape(n, rows * cols)
 
 
-def read_idx_labels(path):
-    """Labels of an IDX1 file as uint8 (N,), validated to lie in 0..9."""
-    path = Path(path)
-    data = _read_bytes(path)
+def _labels(path, data):
     (n,), offset = _header(path, data, 1, LABEL_MAGIC)
     labels = np.frombuffer(data, np.uint8, offset=offset)
     if n and labels.max() >= N_CLASSES:
@@ -216,44 +193,120 @@ def read_idx_labels(path):
     return labels
 
 
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def read_idx_images(path):
+    """Images of an IDX3 file as uint8 (N, 784), validated."""
+    path = Path(path)
+    return _images(path, _decompress(path, path.read_bytes()))
 
 
-def _decode(paths):
-    arrays = {}
+def read_idx_labels(path):
+    """Labels of an IDX1 file as uint8 (N,), validated to lie in 0..9."""
+    path = Path(path)
+    return _labels(path, _decompress(path, path.read_bytes()))
+
+
+def _decode_file(role, path, raw):
+    """The array of one file from its bytes: images (N, 784) or labels (N,)."""
+    data = _decompress(path, raw)
+    if role.endswith("img"):
+        return _images(path, data), data
+    return _labels(path, data), data
+
+
+def _identify(role, raw_sha, array, content):
+    identity = identify_by_sha256(raw_sha, hashlib.sha256(content).hexdigest())
+    if identity is None:
+        identity = identify_by_statistics("label" if role.endswith("label") else "image", array)
+    return identity
+
+
+def _check_identities(paths, identities, dataset, verify, hints):
+    """Refuse files that are not ``dataset``'s (one line, naming what the most telling one is).
+
+    Files identified as another data set's by SHA-256 are reported first,
+    then look-alikes by statistics, then files nothing identifies.
+    """
+    def severity(role):
+        identity = identities[role]
+        if identity.verified:
+            return 0 if (identity.dataset, identity.role) != (dataset, role) else 3
+        return 1 if identity.dataset is not None else 2
+
+    role = min(paths, key=severity)
+    identity, path = identities[role], paths[role]
+    wanted = f"{DISPLAY_NAMES[dataset]}'s {ROLE_NAMES[role]}"
+    if severity(role) == 3:
+        return
+    if identity.verified:
+        raise DataFileError(
+            f"{path} is {identity.describe()}, not {wanted}: point {hints['data_dir_short']} at the "
+            f"{DISPLAY_NAMES[dataset]} files"
+        )
+    if verify:
+        raise DataFileError(
+            f"{path} {identity.describe()}, so it cannot be verified as {wanted}; "
+            f"to use your own files anyway, {hints['verify']}"
+        )
+
+
+def _decode(paths, raws, shas, dataset, verify, hints):
+    """Decode the four files, identify each, and check they belong together."""
+    arrays, identities = {}, {}
+    for role, path in paths.items():
+        arrays[role], content = _decode_file(role, path, raws[role])
+        identities[role] = _identify(role, shas[role], arrays[role], content)
+    _check_identities(paths, identities, dataset, verify, hints)
     for split in ("train", "test"):
-        images = read_idx_images(paths[f"{split}_img"])
-        labels = read_idx_labels(paths[f"{split}_label"])
+        images, labels = arrays[f"{split}_img"], arrays[f"{split}_label"]
         if images.shape[0] != labels.shape[0]:
             raise DataFileError(
                 f"{paths[f'{split}_img']} has {images.shape[0]} images but "
                 f"{paths[f'{split}_label']} has {labels.shape[0]} labels"
             )
-        arrays[f"{split}_img"] = images
-        arrays[f"{split}_label"] = labels
-    return arrays
+    return arrays, identities
 
 
-def _load_arrays(paths, dataset, use_cache):
-    if not use_cache:
-        return _decode(paths)
-    key = hashlib.sha256("".join(_sha256(paths[k]) for k in FILE_NAMES).encode()).hexdigest()[:20]
-    cached = cache_dir() / "decoded" / f"{dataset}-{key}.npz"
-    if cached.is_file():
-        try:
-            with np.load(cached, allow_pickle=False) as stored:
-                arrays = {k: stored[k] for k in FILE_NAMES}
-            if all(arrays[f"{s}_img"].shape[0] == arrays[f"{s}_label"].shape[0] for s in ("train", "test")):
-                return arrays
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache: decode again and overwrite it
-    arrays = _decode(paths)
+_CACHE_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError)
+"""What reading a damaged decoded-cache file can raise (truncated zip, bad member, ...)."""
+
+
+def _read_cache(cached):
+    """The arrays and identities of a decoded-cache file, or None when it is missing or damaged."""
+    if not cached.is_file():
+        return None
     try:
-        atomic_write(cached, lambda handle: np.savez(handle, **arrays))
+        with np.load(cached, allow_pickle=False) as stored:
+            arrays = {k: np.array(stored[k]) for k in FILE_NAMES}
+            identities = {k: FileIdentity(**v) for k, v in json.loads(str(stored["identities"])).items()}
+    except _CACHE_ERRORS:
+        return None  # truncated or damaged: decoded again and overwritten
+    sizes_agree = all(arrays[f"{s}_img"].shape[0] == arrays[f"{s}_label"].shape[0] for s in ("train", "test"))
+    shapes_ok = all(arrays[k].ndim == (2 if k.endswith("img") else 1) for k in FILE_NAMES)
+    if not (sizes_agree and shapes_ok and set(identities) == set(FILE_NAMES)):
+        return None
+    return arrays, identities
+
+
+def _load_arrays(paths, dataset, use_cache, verify, hints):
+    raws = {role: path.read_bytes() for role, path in paths.items()}
+    shas = {role: hashlib.sha256(raw).hexdigest() for role, raw in raws.items()}
+    if not use_cache:
+        return _decode(paths, raws, shas, dataset, verify, hints)
+    # keyed by the bytes of the four files: a changed file is decoded (and identified) afresh
+    key = hashlib.sha256("".join(shas[k] for k in FILE_NAMES).encode()).hexdigest()[:20]
+    cached = cache_dir() / "decoded" / f"{key}.npz"
+    found = _read_cache(cached)
+    if found is not None:
+        arrays, identities = found
+        _check_identities(paths, identities, dataset, verify, hints)
+        return arrays, identities
+    arrays, identities = _decode(paths, raws, shas, dataset, verify, hints)
+    stored = {k: vars(v) for k, v in identities.items()}
+    try:
+        atomic_write(cached, lambda handle: np.savez(handle, identities=np.array(json.dumps(stored)), **arrays))
     except OSError:
         pass  # a read-only cache folder only costs the decoding time next run
-    return arrays
+    return arrays, identities
 
 
 def _change_one_hot_label(labels):
@@ -262,8 +315,59 @@ def _change_one_hot_label(labels):
     return one_hot
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """A data set as read from disk, before the book's formatting."""
+
+    arrays: dict
+    """``train_img``, ``test_img`` uint8 (N, 784); ``train_label``, ``test_label`` uint8 (N,)."""
+    paths: dict
+    """Role -> the file each array was read from."""
+    verified: bool
+    """Whether every file's SHA-256 identified it as the data set asked for."""
+
+    @property
+    def folders(self):
+        """The folders the files really came from, in role order, each once."""
+        return list(dict.fromkeys(str(p.parent) for p in self.paths.values()))
+
+
+def read_dataset(data_dir=None, dataset="mnist", *, download=True, progress=True, cache=True, verify=True,
+                 hints=None):
+    """Find, identify and decode the four files of ``dataset``.
+
+    The loading half of ``load_mnist`` (see there for the arguments), for
+    callers that also want to know where the files came from. ``hints``
+    names the options in error messages (``API_HINTS`` by default).
+
+    Returns
+    -------
+    Dataset
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {tuple(DATASETS)}, got {dataset!r}")
+    hints = dict(API_HINTS if hints is None else hints)
+    hints.setdefault("data_dir_short", hints["data_dir"].replace("pass ", "").replace("=...", ""))
+    paths = _locate(data_dir, dataset, download, progress, hints)
+    arrays, identities = _load_arrays(paths, dataset, cache, verify, hints)
+    return Dataset(arrays, paths, all(identity.verified for identity in identities.values()))
+
+
+def format_split(images, labels, normalize=True, flatten=True, one_hot_label=False):
+    """One split in the book's formats (copies; the decoded arrays stay untouched)."""
+    if normalize:
+        images = images.astype(np.float32)
+        images /= 255.0
+    else:
+        images = images.copy()
+    if not flatten:
+        images = images.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+    labels = _change_one_hot_label(labels) if one_hot_label else labels.copy()
+    return images, labels
+
+
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, data_dir=None,
-               dataset="mnist", download=True, progress=True, cache=True):
+               dataset="mnist", download=True, progress=True, cache=True, verify=True):
     """Load MNIST (or Fashion-MNIST) exactly as the book's ``load_mnist``.
 
     Parameters
@@ -284,6 +388,12 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, data_dir=No
         Show a progress bar while downloading.
     cache : bool, default True
         Keep the decoded arrays as ``.npz`` in the cache folder.
+    verify : bool, default True
+        Every file must be identified, by the SHA-256 of its bytes or of its
+        decompressed content, as the published file of ``dataset``. With
+        ``verify=False`` files that match no published copy (your own data)
+        are accepted too; a file identified as another data set's is refused
+        either way.
 
     Returns
     -------
@@ -296,23 +406,10 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, data_dir=No
         the folders searched and the environment variable to set.
     DataFileError
         A file is truncated, corrupt, or not the file it should be (a
-        ``ValueError`` naming the file and the problem).
+        ``ValueError`` naming the file and the problem, and the data set it
+        is when it is another one).
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {tuple(DATASETS)}, got {dataset!r}")
-    paths = _locate(data_dir, dataset, download, progress)
-    arrays = _load_arrays(paths, dataset, cache)
-    result = {}
-    for split in ("train", "test"):
-        images = arrays[f"{split}_img"]
-        if normalize:
-            images = images.astype(np.float32)
-            images /= 255.0
-        else:
-            images = images.copy()
-        if not flatten:
-            images = images.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
-        labels = arrays[f"{split}_label"]
-        labels = _change_one_hot_label(labels) if one_hot_label else labels.copy()
-        result[split] = (images, labels)
-    return result["train"], result["test"]
+    data = read_dataset(data_dir, dataset, download=download, progress=progress, cache=cache, verify=verify)
+    train = format_split(data.arrays["train_img"], data.arrays["train_label"], normalize, flatten, one_hot_label)
+    test = format_split(data.arrays["test_img"], data.arrays["test_label"], normalize, flatten, one_hot_label)
+    return train, test

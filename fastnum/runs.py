@@ -1,13 +1,19 @@
 """What a training run leaves in its folder, and reading it back.
 
-* ``checkpoint.npz``: parameters, next step, RNG state, history and config;
-  written atomically (a temporary file renamed over the old one), so a crash
-  or Ctrl-C never leaves half a checkpoint.
-* ``history.json`` and ``history.csv``: the recorded lists.
-* ``params.npz``: the final parameters (``load_network`` turns them back
-  into a ``TwoLayerNet``).
-* ``accuracy.png`` and ``loss.png``.
-* ``run.json``: the exact command, the configuration, versions and timings.
+* ``history.csv``: one row per step (batch loss, step time, and the
+  accuracies on evaluation rows), appended as the run goes, never rewritten.
+* ``checkpoint.npz``: parameters, next step, the state of numpy's random
+  generator, the configuration, and how many rows (bytes) of ``history.csv``
+  belong to it. Its size does not grow with the run: the history is in the
+  CSV, which a resume cuts back to the checkpoint's length. Written
+  atomically (a temporary file renamed over the old one), so a crash or a
+  signal never leaves half a checkpoint.
+* ``history.json``: the whole history, written when the run ends or stops.
+* ``params.npz``: the final parameters (``load_network`` turns them back into
+  a ``TwoLayerNet``).
+* ``accuracy.png`` and ``loss.png`` (``fastnum.plots``).
+* ``run.json``: the command, configuration, versions and timings of every
+  session of the run (the first command first).
 
 Everything is stored without pickles (``np.load(..., allow_pickle=False)``).
 """
@@ -15,133 +21,235 @@ Everything is stored without pickles (``np.load(..., allow_pickle=False)``).
 import csv
 import io
 import json
+import os
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ._atomic import atomic_write
-from .train import PARAM_NAMES, History
+from ._validate import PARAM_NAMES
+from .train import History
 from .two_layer_net import TwoLayerNet
 
 CHECKPOINT = "checkpoint.npz"
 PARAMS = "params.npz"
+HISTORY_CSV = "history.csv"
+HISTORY_JSON = "history.json"
+RUN_JSON = "run.json"
+PLOTS = ("accuracy.png", "loss.png")
+OUTPUTS = (CHECKPOINT, PARAMS, HISTORY_CSV, HISTORY_JSON, RUN_JSON, *PLOTS)
+"""Every file a run writes into its folder."""
+
+CSV_COLUMNS = ("step", "epoch", "train_loss", "step_seconds", "train_acc", "test_acc", "eval_seconds")
+
+_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, json.JSONDecodeError)
+"""What reading a truncated or foreign ``.npz`` can raise."""
 
 
-def _text(data):
-    return np.array(json.dumps(data))
+class RunFileError(ValueError):
+    """A run folder's file is missing, truncated or not fastnum's."""
 
 
-def save_checkpoint(folder, network, next_step, rng, history, config):
-    """Write ``checkpoint.npz``: everything needed to continue the run bit for bit."""
-    kind, keys, pos, has_gauss, cached_gaussian = rng.get_state()
-    arrays = {name: network.params[name] for name in PARAM_NAMES}
+# -- history.csv -------------------------------------------------------------------
+
+
+class HistoryLog:
+    """Appends the rows of ``history.csv`` up to each checkpoint.
+
+    A step's row is written once the step and its evaluation (if any) are
+    done, i.e. when the next checkpoint is taken; ``position`` is what that
+    checkpoint records.
+    """
+
+    def __init__(self, folder, history, rows=0, size=None):
+        self.path = Path(folder) / HISTORY_CSV
+        self.history = history
+        self.rows = rows
+        if size is None:
+            with open(self.path, "w", newline="") as handle:
+                handle.write(",".join(CSV_COLUMNS) + "\n")
+        else:
+            with open(self.path, "r+b") as handle:  # drop rows written after the checkpoint
+                handle.truncate(size)
+
+    @property
+    def position(self):
+        return {"rows": self.rows, "bytes": self.path.stat().st_size}
+
+    def append_until(self, next_step):
+        """Write the rows of steps ``rows .. next_step - 1``, flushed to disk."""
+        h = self.history
+        evals = {step: n for n, step in enumerate(h.eval_steps)}
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        for step in range(self.rows, next_step):
+            n = evals.get(step)
+            writer.writerow([
+                step, f"{(step + 1) / h.iter_per_epoch:.4f}", repr(h.train_loss_list[step]),
+                repr(h.step_times[step]),
+                "" if n is None else repr(h.train_acc_list[n]),
+                "" if n is None else repr(h.test_acc_list[n]),
+                "" if n is None else repr(h.eval_times[n]),
+            ])
+        with open(self.path, "a", newline="") as handle:
+            handle.write(text.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.rows = next_step
+
+
+def read_history_csv(folder, rows, size, iter_per_epoch):
+    """The History of the first ``rows`` rows (``size`` bytes) of ``history.csv``."""
+    path = Path(folder) / HISTORY_CSV
+    if not path.is_file() or path.stat().st_size < size:
+        raise RunFileError(f"{path} is missing or shorter than its checkpoint says ({size} bytes)")
+    with open(path, "rb") as handle:
+        text = handle.read(size).decode()
+    history = History(iter_per_epoch=iter_per_epoch)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+        if tuple(header) != CSV_COLUMNS:
+            raise RunFileError(f"{path} does not have fastnum's columns")
+        for row in reader:
+            step, _, loss, seconds, train_acc, test_acc, eval_seconds = row
+            history.train_loss_list.append(float(loss))
+            history.step_times.append(float(seconds))
+            if train_acc:
+                history.eval_steps.append(int(step))
+                history.train_acc_list.append(float(train_acc))
+                history.test_acc_list.append(float(test_acc))
+                history.eval_times.append(float(eval_seconds))
+    except (ValueError, StopIteration) as error:
+        raise RunFileError(f"{path} is damaged: {error}") from None
+    if len(history.train_loss_list) != rows:
+        raise RunFileError(f"{path} has {len(history.train_loss_list)} rows where its checkpoint says {rows}")
+    return history
+
+
+# -- checkpoint.npz ------------------------------------------------------------------
+
+
+@dataclass
+class Checkpoint:
+    """What ``checkpoint.npz`` holds."""
+
+    params: dict
+    next_step: int
+    rng_state: tuple
+    """``np.random.get_state()`` after the last step done."""
+    config: dict
+    log_position: dict
+    """``{"rows": ..., "bytes": ...}`` of ``history.csv``."""
+
+    def history(self, folder):
+        return read_history_csv(folder, self.log_position["rows"], self.log_position["bytes"],
+                                self.config.get("iter_per_epoch", 1.0))
+
+
+def save_checkpoint(folder, params, next_step, rng_state, config, log_position):
+    """Write ``checkpoint.npz`` atomically: everything needed to continue the run bit for bit."""
+    kind, keys, pos, has_gauss, cached_gaussian = rng_state
+    arrays = {f"param_{name}": value for name, value in params.items()}
     arrays.update(
         next_step=np.array(next_step),
         rng_keys=keys,
         rng_pos=np.array(pos),
         rng_has_gauss=np.array(has_gauss),
         rng_cached_gaussian=np.array(cached_gaussian),
-        history=_text(history.to_dict()),
-        config=_text(config),
+        config=np.array(json.dumps(config)),
+        log_position=np.array(json.dumps(log_position)),
     )
     atomic_write(Path(folder) / CHECKPOINT, lambda handle: np.savez(handle, **arrays))
 
 
 def load_checkpoint(folder):
-    """Read ``checkpoint.npz``: (params dict, next step, RandomState, History, config)."""
+    """Read ``checkpoint.npz``.
+
+    Returns
+    -------
+    Checkpoint
+
+    Raises
+    ------
+    FileNotFoundError
+        There is no checkpoint in ``folder``.
+    RunFileError
+        It is truncated, damaged or not a fastnum checkpoint (one line).
+    """
     path = Path(folder) / CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from: {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as data:
-            params = {name: data[name].copy() for name in PARAM_NAMES}
-            rng = np.random.RandomState()
-            rng.set_state((
-                "MT19937", data["rng_keys"], int(data["rng_pos"]),
-                int(data["rng_has_gauss"]), float(data["rng_cached_gaussian"]),
-            ))
-            history = History.from_dict(json.loads(str(data["history"])))
+            params = {key[len("param_"):]: data[key].copy() for key in data.files if key.startswith("param_")}
+            rng_state = ("MT19937", data["rng_keys"].copy(), int(data["rng_pos"]),
+                         int(data["rng_has_gauss"]), float(data["rng_cached_gaussian"]))
             config = json.loads(str(data["config"]))
+            log_position = json.loads(str(data["log_position"]))
             next_step = int(data["next_step"])
-    except (KeyError, ValueError, OSError) as error:
-        raise ValueError(f"{path} is not a readable fastnum checkpoint: {error}") from None
-    return params, next_step, rng, history, config
+        np.random.RandomState().set_state(rng_state)  # a damaged state fails here, not mid-run
+    except _NPZ_ERRORS as error:
+        raise RunFileError(f"{path} is truncated, damaged or not a fastnum checkpoint ({error})") from None
+    if not params:
+        raise RunFileError(f"{path} holds no parameters: not a fastnum checkpoint")
+    return Checkpoint(params, next_step, rng_state, config, log_position)
+
+
+# -- params.npz, history.json, plots, run.json ----------------------------------
 
 
 def save_params(path, network):
-    """Write the parameters, sizes and activation as ``.npz``."""
-    arrays = {name: network.params[name] for name in PARAM_NAMES}
+    """Write the parameters and the activation as ``.npz``."""
+    arrays = dict(network.params)
     arrays["activation"] = np.array(network.activation)
     atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def load_network(path):
     """A ``TwoLayerNet`` with the parameters saved by ``save_params`` (``params.npz``)."""
-    with np.load(path, allow_pickle=False) as data:
-        params = {name: data[name].copy() for name in PARAM_NAMES}
-        activation = str(data["activation"]) if "activation" in data else "sigmoid"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            params = {name: data[name].copy() for name in PARAM_NAMES}
+            activation = str(data["activation"]) if "activation" in data else "sigmoid"
+    except _NPZ_ERRORS as error:
+        raise RunFileError(f"{path} is not a readable fastnum params file ({error})") from None
     n_in, n_hidden = params["W1"].shape
-    network = TwoLayerNet(n_in, n_hidden, params["W2"].shape[1], activation=activation)
+    state = np.random.get_state()  # the constructor draws initial weights: leave the user's stream as it was
+    try:
+        network = TwoLayerNet(n_in, n_hidden, params["W2"].shape[1], activation=activation)
+    finally:
+        np.random.set_state(state)
     network.params = params
     return network
 
 
-def save_history(folder, history, iter_per_epoch):
-    """``history.json`` (the lists) and ``history.csv`` (one row per step)."""
-    folder = Path(folder)
-    data = history.to_dict()
-    atomic_write(folder / "history.json", lambda handle: handle.write(json.dumps(data, indent=1).encode()))
-    evals = {step: n for n, step in enumerate(history.eval_steps)}
-
-    def write_csv(handle):
-        lines = []
-        for step, loss in enumerate(history.train_loss_list):
-            n = evals.get(step)
-            lines.append([
-                step, f"{(step + 1) / iter_per_epoch:.4f}", repr(loss), f"{history.step_times[step]:.6f}",
-                "" if n is None else repr(history.train_acc_list[n]),
-                "" if n is None else repr(history.test_acc_list[n]),
-            ])
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(["step", "epoch", "train_loss", "step_seconds", "train_acc", "test_acc"])
-        writer.writerows(lines)
-        handle.write(text.getvalue().encode())
-
-    atomic_write(folder / "history.csv", write_csv)
+def save_history_json(folder, history):
+    """``history.json``: the whole history as lists."""
+    data = json.dumps(history.to_dict(), indent=1).encode()
+    atomic_write(Path(folder) / HISTORY_JSON, lambda handle: handle.write(data))
 
 
-def plot_history(folder, history, iter_per_epoch, title=""):
-    """``accuracy.png`` (train solid, test dashed, 0 to 1, as the book's figure) and ``loss.png``."""
-    import matplotlib
+def save_plots(folder, history, title=""):
+    """``accuracy.png`` and ``loss.png``, drawn by the functions behind ``History.plot``."""
+    from .plots import accuracy_figure, loss_figure
 
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
+    for name, make in zip(PLOTS, (accuracy_figure, loss_figure)):
+        fig = make(history, title)
+        atomic_write(Path(folder) / name, lambda handle, fig=fig: fig.savefig(handle, format="png", dpi=110))
 
-    folder = Path(folder)
 
-    def save(fig, ax, name, xlabel, ylabel, legend_at):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.legend(loc=legend_at)
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        atomic_write(folder / name, lambda handle: fig.savefig(handle, format="png", dpi=110))
-        plt.close(fig)
+def read_run_json(folder):
+    """The run's ``run.json``, or None when there is none or it cannot be read."""
+    path = Path(folder) / RUN_JSON
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
-    epochs = [(step + 1) / iter_per_epoch for step in history.eval_steps]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.plot(epochs, history.train_acc_list, marker="o", markersize=3, label="train acc")
-    ax.plot(epochs, history.test_acc_list, linestyle="--", marker="s", markersize=3, label="test acc")
-    ax.set_ylim(0, 1.0)
-    save(fig, ax, "accuracy.png", "epochs", "accuracy", "lower right")
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    steps = np.arange(len(history.train_loss_list))
-    ax.plot(steps, history.train_loss_list, linewidth=0.5, alpha=0.6, label="batch loss")
-    window = 50
-    if len(steps) >= window:
-        smooth = np.convolve(history.train_loss_list, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, linewidth=1.5, label=f"mean of {window} steps")
-    save(fig, ax, "loss.png", "iteration", "loss", "upper right")
+def write_run_json(folder, info):
+    data = json.dumps(info, indent=1).encode()
+    atomic_write(Path(folder) / RUN_JSON, lambda handle: handle.write(data))

@@ -1,8 +1,8 @@
 """The book's training loop (``ch04/train_neuralnet.py``), with any gradient.
 
-Per step: a random mini-batch drawn with ``rng.choice(train_size, batch_size)``
+Per step: a random mini-batch drawn with ``np.random.choice(train_size, batch_size)``
 (with replacement, as the book), the gradient, ``params[key] -= lr * grad[key]``
-for W1 b1 W2 b2, the batch loss after the update recorded; every
+for every parameter, the batch loss after the update recorded; every
 ``eval_every`` steps (the book: once per epoch, at steps 0, 600, 1200, ...)
 the accuracy on the whole training set and the whole test set recorded.
 
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
+from .progress import TrainingProgress, compile_notice, interactive_session
 
 GRADIENTS = {
     "numerical": lambda net, x, t: net.numerical_gradient(x, t, method="incremental"),
@@ -28,7 +28,10 @@ default), the same computed the book's way (full), and backpropagation."""
 
 @dataclass
 class History:
-    """What a run records. Lists grow as the run goes; JSON-serialisable."""
+    """What a run records. Lists grow as the run goes; JSON-serialisable.
+
+    ``history.plot()`` draws it (the book's accuracy figure and the loss).
+    """
 
     train_loss_list: list = field(default_factory=list)
     """Batch loss after every step's update."""
@@ -40,13 +43,29 @@ class History:
     """Seconds per step: batch, gradient, update and loss."""
     eval_times: list = field(default_factory=list)
     """Seconds per evaluation of the two accuracies."""
+    iter_per_epoch: float = 1.0
+    """Steps per epoch, for the epoch axis of the accuracy figure."""
 
     def to_dict(self):
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data):
-        return cls(**{k: list(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in fields.items()})
+
+    def plot(self, title=""):
+        """The accuracy (train solid, test dashed, 0 to 1) and the batch loss, side by side.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Shown inline when it is the last expression of a notebook cell;
+            ``fig.savefig(path)`` writes it.
+        """
+        from .plots import history_figure
+
+        return history_figure(self, title)
 
 
 @dataclass
@@ -58,7 +77,7 @@ class TrainState:
     iters: int
     iter_per_epoch: float
     history: History
-    rng: np.random.RandomState
+    rng: object
 
     @property
     def epoch(self):
@@ -70,9 +89,33 @@ def iterations_per_epoch(train_size, batch_size):
     return max(train_size / batch_size, 1)
 
 
+def warm_up(network, gradient, x, t, write=None):
+    """Compile (or load from numba's cache) the kernels a run of ``gradient`` calls.
+
+    Runs them once on two samples, telling the user when that means compiling
+    (``progress.compile_notice``). Leaves ``network.params`` unchanged and
+    draws nothing from ``np.random``. Returns the seconds it took.
+    """
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")
+    with compile_notice(write) as timing:
+        GRADIENTS[gradient](network, x[:2], t[:2])
+        network.loss(x[:2], t[:2])
+        network.accuracy(x[:2], t[:2])
+    return timing["seconds"]
+
+
+def _progress_for(progress, iters, start_step, gradient):
+    """(the TrainingProgress to report to, whether fit owns it)."""
+    if isinstance(progress, TrainingProgress):
+        return progress, False
+    show = interactive_session() if progress is None else bool(progress)
+    return TrainingProgress(iters, start_step, bar=show, lines=show, desc=gradient), True
+
+
 def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, learning_rate=0.1,
         gradient="numerical", eval_every=None, rng=None, history=None, start_step=0,
-        final_eval=True, on_step=None, on_eval=None, should_stop=None):
+        final_eval=True, progress=None, warm=True, on_step=None, on_eval=None, should_stop=None):
     """Train ``network`` with the book's mini-batch SGD loop.
 
     Parameters
@@ -91,14 +134,22 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
         Evaluate the accuracies after every step ``i`` with ``i % eval_every == 0``;
         default the book's ``iter_per_epoch``.
     rng : numpy.random.RandomState, optional
-        Source of the mini-batches; default numpy's global one, exactly as
-        the book's ``np.random.choice``.
+        Source of the mini-batches; default numpy's global generator
+        (``np.random.choice``, exactly as the book), so after
+        ``np.random.seed(s)`` the run follows the book's batches.
     history : History, optional
         The history to extend (when resuming); a new one by default.
     start_step : int, default 0
         First step to run (when resuming from a checkpoint).
     final_eval : bool, default True
         Also evaluate after the last step when the schedule did not.
+    progress : bool or TrainingProgress, optional
+        A progress bar (steps per second, time left, latest batch loss; a
+        widget in Jupyter) and a line per evaluation. Default: on when the
+        session is interactive (Jupyter, IPython, a terminal).
+    warm : bool, default True
+        Compile or load the kernels before the first step, saying so when it
+        compiles (once per machine), so that step times are step times.
     on_step : callable(TrainState), optional
         Called after every step.
     on_eval : callable(TrainState), optional
@@ -115,12 +166,14 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")
     compute_gradient = GRADIENTS[gradient]
-    rng = np.random.mtrand._rand if rng is None else rng
-    history = History() if history is None else history
+    rng = np.random if rng is None else rng
     train_size = x_train.shape[0]
     iter_per_epoch = iterations_per_epoch(train_size, batch_size)
+    history = History(iter_per_epoch=iter_per_epoch) if history is None else history
+    history.iter_per_epoch = iter_per_epoch
     eval_every = iter_per_epoch if eval_every is None else eval_every
     state = TrainState(step=start_step - 1, iters=iters, iter_per_epoch=iter_per_epoch, history=history, rng=rng)
+    report, owned = _progress_for(progress, iters, start_step, gradient)
 
     def evaluate(step):
         start = time.perf_counter()
@@ -128,26 +181,34 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
         history.test_acc_list.append(float(network.accuracy(x_test, t_test)))
         history.eval_steps.append(step)
         history.eval_times.append(time.perf_counter() - start)
+        report.evaluation(state)
         if on_eval is not None:
             on_eval(state)
 
-    for i in range(start_step, iters):
-        start = time.perf_counter()
-        batch_mask = rng.choice(train_size, batch_size)
-        x_batch = x_train[batch_mask]
-        t_batch = t_train[batch_mask]
-        grad = compute_gradient(network, x_batch, t_batch)
-        for key in PARAM_NAMES:
-            network.params[key] -= learning_rate * grad[key]
-        history.train_loss_list.append(float(network.loss(x_batch, t_batch)))
-        history.step_times.append(time.perf_counter() - start)
-        state.step = i
-        if on_step is not None:
-            on_step(state)
-        if i % eval_every == 0:
-            evaluate(i)
-        if should_stop is not None and should_stop() and i + 1 < iters:
-            return history, i + 1
-    if final_eval and iters > 0 and (not history.eval_steps or history.eval_steps[-1] != iters - 1):
-        evaluate(iters - 1)
-    return history, iters
+    try:
+        if warm:
+            warm_up(network, gradient, x_train, t_train, report.write)
+        for i in range(start_step, iters):
+            start = time.perf_counter()
+            batch_mask = rng.choice(train_size, batch_size)
+            x_batch = x_train[batch_mask]
+            t_batch = t_train[batch_mask]
+            grad = compute_gradient(network, x_batch, t_batch)
+            for key in grad:
+                network.params[key] -= learning_rate * grad[key]
+            history.train_loss_list.append(float(network.loss(x_batch, t_batch)))
+            history.step_times.append(time.perf_counter() - start)
+            state.step = i
+            report.step(state)
+            if on_step is not None:
+                on_step(state)
+            if i % eval_every == 0:
+                evaluate(i)
+            if should_stop is not None and should_stop() and i + 1 < iters:
+                return history, i + 1
+        if final_eval and iters > 0 and (not history.eval_steps or history.eval_steps[-1] != iters - 1):
+            evaluate(iters - 1)
+        return history, iters
+    finally:
+        if owned:
+            report.close()

@@ -11,8 +11,8 @@ from ._numgrad_incremental import (
     distinct_pixel_values_kernel,
     hidden_layer_kernel,
     output_layer_kernel,
-    perturbation_cache_kernel,
     padded_width,
+    perturbation_cache_kernel,
 )
 from ._validate import PARAM_NAMES, as_batch, as_labels, as_params
 
@@ -116,6 +116,9 @@ class TwoLayerNet:
         for name, size in sizes.items():
             if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
                 raise ValueError(f"{name} must be a positive integer, got {size!r}")
+        if isinstance(weight_init_std, bool) or not isinstance(weight_init_std, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(weight_init_std):
+            raise ValueError(f"weight_init_std must be a finite number, got {weight_init_std!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.input_size = int(input_size)

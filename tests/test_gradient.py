@@ -80,9 +80,20 @@ def test_non_arrays_and_read_only_arrays_are_rejected():
         numerical_gradient(function_2, x)
 
 
-def test_float32_gradient_keeps_dtype():
-    grad = numerical_gradient(function_2, np.array([3.0, 4.0], dtype=np.float32))
-    assert grad.dtype == np.float32
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_narrow_floats_are_refused_with_how_to_convert(dtype):
+    """float32 cannot hold x + 1e-4 (the book's [3, 4] gave [5.989, 8.001]); float16 gave zeros."""
+    x = np.array([3.0, 4.0], dtype=dtype)
+    with pytest.raises(TypeError, match=r"h = 1e-4 is below what .* x.astype\(np.float64\)"):
+        numerical_gradient(function_2, x)
+    with pytest.raises(TypeError, match="float64"):
+        numerical_gradient_2d(function_2, np.ones((2, 2), dtype=dtype))
+    with pytest.raises(TypeError, match="float64"):
+        numerical_diff(lambda v: v ** 2, dtype(3.0))
+    np.testing.assert_array_equal(x, [3.0, 4.0])  # untouched
+    # converted as the message says, it is the book's float64 result
+    np.testing.assert_allclose(numerical_gradient(function_2, x.astype(np.float64)), [6.0, 8.0], atol=1e-6)
+    assert numerical_diff(lambda v: v ** 2, 3.0) == pytest.approx(6.0, abs=1e-8)
 
 
 def test_numerical_gradient_2d_row_by_row(rng):

@@ -83,3 +83,24 @@ def test_constructor_checks_sizes_and_activation():
         TwoLayerNet(78.4, 50, 10)
     with pytest.raises(ValueError, match="activation"):
         TwoLayerNet(784, 50, 10, activation="tanh")
+
+
+@pytest.mark.parametrize("call", ["predict", "loss", "accuracy", "numerical_gradient", "gradient"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_params_are_refused(call, bad, setup):
+    net, x, t = setup
+    net.params["W1"][3, 1] = bad
+    snapshot = {k: v.copy() for k, v in net.params.items()}
+    args = (x,) if call == "predict" else (x, t)
+    with pytest.raises(ValueError, match=r"params\['W1'\] contains NaN or inf \(first at index \(3, 1\)\)"):
+        getattr(net, call)(*args)
+    for name in snapshot:
+        np.testing.assert_array_equal(net.params[name], snapshot[name])
+
+
+@pytest.mark.parametrize("std", [np.nan, np.inf, "0.01", None])
+def test_weight_init_std_must_be_a_finite_number(std):
+    state = np.random.get_state()
+    with pytest.raises(ValueError, match="weight_init_std must be a finite number"):
+        TwoLayerNet(784, 50, 10, weight_init_std=std)
+    assert np.random.get_state()[2] == state[2]  # nothing drawn

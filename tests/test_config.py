@@ -1,0 +1,62 @@
+"""Every compiled kernel takes its numba options from ``fastnum._config`` (one floating-point contract)."""
+
+import ast
+from pathlib import Path
+
+import numba
+import pytest
+
+import fastnum
+from fastnum import _config
+
+PACKAGE = Path(fastnum.__file__).parent
+OPTION_NAMES = {"NJIT_OPTIONS", "PARALLEL_NJIT_OPTIONS"}
+JIT_NAMES = {"njit", "jit", "vectorize", "guvectorize", "stencil", "cfunc"}
+
+
+def _decorators():
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                for decorator in node.decorator_list:
+                    yield path.name, node.name, decorator
+
+
+def _name(node):
+    target = node.func if isinstance(node, ast.Call) else node
+    return target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+
+
+def test_every_jit_decorator_uses_the_shared_options():
+    checked = 0
+    for module, function, decorator in _decorators():
+        if _name(decorator) not in JIT_NAMES:
+            continue
+        checked += 1
+        assert isinstance(decorator, ast.Call), f"{module}:{function} uses a bare @{_name(decorator)}"
+        spread = [kw.value for kw in decorator.keywords if kw.arg is None]
+        assert any(isinstance(v, ast.Name) and v.id in OPTION_NAMES for v in spread), \
+            f"{module}:{function} does not take **NJIT_OPTIONS or **PARALLEL_NJIT_OPTIONS"
+        own = {kw.arg for kw in decorator.keywords if kw.arg is not None}
+        assert own <= {"inline"}, f"{module}:{function} sets its own numba options {own}"
+        assert not decorator.args, f"{module}:{function} passes a signature or options positionally"
+    assert checked >= 15  # the check saw the kernels
+
+
+def test_the_compiled_dispatchers_carry_those_options():
+    from fastnum import _backprop, _forward, _numgrad_full, _numgrad_incremental, _vecmath
+
+    dispatchers = [obj for module in (_forward, _numgrad_incremental, _numgrad_full, _backprop, _vecmath)
+                   for obj in vars(module).values() if isinstance(obj, numba.core.registry.CPUDispatcher)]
+    assert len(dispatchers) >= 15
+    for dispatcher in dispatchers:
+        options = dispatcher.targetoptions
+        assert options.get("fastmath", False) is _config.FASTMATH, dispatcher.__name__
+        assert options.get("error_model") == "numpy", dispatcher.__name__
+        assert dispatcher._cache is not None and type(dispatcher._cache).__name__ != "NullCache"
+
+
+@pytest.mark.parametrize("options", [_config.NJIT_OPTIONS, _config.PARALLEL_NJIT_OPTIONS])
+def test_the_options_keep_ieee_semantics(options):
+    assert options["fastmath"] is False and options["cache"] is True
