@@ -54,10 +54,40 @@ def loss_figure(history, title=""):
     return _single(draw_loss, history, title)
 
 
+def _notebook_display():
+    """In IPython/Jupyter, let a returned ``Figure`` display itself (inline PNG).
+
+    The inline backend registers its display formatter when pyplot is first
+    imported; fastnum draws without pyplot, so it imports it here, in an
+    IPython session only.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    import matplotlib.pyplot  # noqa: F401  (the inline backend registers its formatters now)
+    from matplotlib.figure import Figure
+
+    formatters = shell.display_formatter.formatters
+    for mime in ("image/png", "image/svg+xml", "image/jpeg", "application/pdf"):
+        try:
+            formatters[mime].lookup_by_type(Figure)
+            return  # the user's (or the backend's) choice of format stands
+        except KeyError:
+            continue
+    from IPython.core.pylabtools import select_figure_formats
+
+    select_figure_formats(shell, {"png"})
+
+
 def history_figure(history, title=""):
     """A ``Figure`` with the accuracy (left) and the loss (right) side by side."""
     from matplotlib.figure import Figure
 
+    _notebook_display()
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     draw_accuracy(left, history)

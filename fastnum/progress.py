@@ -7,10 +7,12 @@ widget in a notebook and a text bar in a terminal.
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 COMPILE_NOTICE_AFTER_S = 1.0
 """Loading cached machine code takes well under this; compiling takes far longer."""
+
+_NOTICES_ACTIVE = [0]  # inside an outer notice (a warm-up) the per-method ones stay quiet
 
 
 def interactive_session():
@@ -46,13 +48,31 @@ def compile_notice(write=None, what="fastnum's kernels"):
     result = {"seconds": None}
     start = time.perf_counter()
     timer.start()
+    _NOTICES_ACTIVE[0] += 1
     try:
         yield result
     finally:
+        _NOTICES_ACTIVE[0] -= 1
         timer.cancel()
         result["seconds"] = time.perf_counter() - start
     if said.is_set():
         write(f"compiled in {result['seconds']:.1f} s")
+
+
+_FIRST_CALLS_SEEN = set()
+
+
+def first_call_notice(key):
+    """``compile_notice`` around the first call of ``key`` in this process; nothing afterwards.
+
+    The facades wrap their kernel calls in it, so that a notebook's first
+    ``numerical_gradient`` says it is compiling instead of freezing silently.
+    """
+    if key in _FIRST_CALLS_SEEN or _NOTICES_ACTIVE[0]:
+        _FIRST_CALLS_SEEN.add(key)
+        return nullcontext({"seconds": None})
+    _FIRST_CALLS_SEEN.add(key)
+    return compile_notice(print, what=f"the kernels of {key}")
 
 
 class TrainingProgress:

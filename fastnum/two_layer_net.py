@@ -15,6 +15,7 @@ from ._numgrad_incremental import (
     perturbation_cache_kernel,
 )
 from ._validate import PARAM_NAMES, as_batch, as_labels, as_params
+from .progress import first_call_notice
 
 GRADIENT_METHODS = ("incremental", "full")
 
@@ -170,24 +171,27 @@ class TwoLayerNet:
         """Softmax probabilities of the classes, (B, output_size); (output_size,) for 1-D ``x``."""
         params = self._params()
         x, _, single = self._inputs(x, keep_float32=True)
-        ws = self._forward(x, params)
-        y = np.empty_like(ws.a2)
-        softmax_kernel(ws.a2, y)
+        with first_call_notice("TwoLayerNet.predict"):
+            ws = self._forward(x, params)
+            y = np.empty_like(ws.a2)
+            softmax_kernel(ws.a2, y)
         return y[0] if single else y
 
     def loss(self, x, t):
         """The book's loss: ``cross_entropy_error(predict(x), t)`` (with the 1e-7 inside the log)."""
         params = self._params()
         x, labels, _ = self._inputs(x, t)
-        ws = self._forward(x, params)
-        return float(mean_loss_kernel(ws.a2, labels))
+        with first_call_notice("TwoLayerNet.loss"):
+            ws = self._forward(x, params)
+            return float(mean_loss_kernel(ws.a2, labels))
 
     def accuracy(self, x, t):
         """Fraction of samples whose most probable class is the label."""
         W1, b1, W2, b2 = self._params()
         x, labels, _ = self._inputs(x, t, keep_float32=True)
         predicted = np.empty(x.shape[0], dtype=np.int64)
-        predict_labels_kernel(x, W1, b1, W2, b2, self._relu, predicted)
+        with first_call_notice("TwoLayerNet.accuracy"):
+            predict_labels_kernel(x, W1, b1, W2, b2, self._relu, predicted)
         return np.sum(predicted == labels) / float(x.shape[0])
 
     def numerical_gradient(self, x, t, method="incremental"):
@@ -215,9 +219,10 @@ class TwoLayerNet:
             raise ValueError(f"method must be one of {GRADIENT_METHODS}, got {method!r}")
         params = self._params()
         x, labels, _ = self._inputs(x, t)
-        if method == "full":
-            return self._numerical_gradient_full(x, labels, params)
-        return self._numerical_gradient_incremental(x, labels, params)
+        with first_call_notice(f"TwoLayerNet.numerical_gradient(method={method!r})"):
+            if method == "full":
+                return self._numerical_gradient_full(x, labels, params)
+            return self._numerical_gradient_incremental(x, labels, params)
 
     def _numerical_gradient_full(self, x, labels, params):
         n_in, n_hidden, n_out = self.input_size, self.hidden_size, self.output_size
@@ -263,8 +268,9 @@ class TwoLayerNet:
         params = self._params()
         W1, b1, W2, b2 = params
         x, labels, _ = self._inputs(x, t)
-        ws = self._forward(x, params)
-        dy, dz1 = ws.backprop()
-        grads = [np.empty_like(p) for p in params]
-        backprop_kernel(x, labels, W2, self._relu, ws.a1, ws.z1, ws.a2, dy, dz1, *grads)
+        with first_call_notice("TwoLayerNet.gradient"):
+            ws = self._forward(x, params)
+            dy, dz1 = ws.backprop()
+            grads = [np.empty_like(p) for p in params]
+            backprop_kernel(x, labels, W2, self._relu, ws.a1, ws.z1, ws.a2, dy, dz1, *grads)
         return self._as_grads(*grads)
