@@ -31,37 +31,33 @@ def profile(network, x, t, repeats):
     params = network._params()
     W1, b1, W2, b2 = params
     x64, labels, _ = network._inputs(x, t)
-    fw = network._forward(x64, params)
-    ws = fw.incremental()
-    grad_b1 = np.empty_like(b1)
-    grad_W2 = np.empty_like(W2)
-    grad_b2 = np.empty_like(b2)
+    relu = network._relu
+    ws = network._workspace(x64.shape[0]).incremental()
+    fw, dv = ws.forward, ws.distinct
+    grads = inc.Gradients(W1_T=ws.grad_W1_T, b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
+    inc.prepare_kernel(x64, labels, W1, b1, W2, b2, relu, H, fw, dv)
     stages = {
         "checks and float64 copy of the batch": lambda: network._inputs(x, t),
-        "forward pass (cache a1, z1, a2)": lambda: network._forward(x64, params),
-        "distinct pixel values per sample": lambda: inc.distinct_pixel_values_kernel(
-            x64, H, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code,
-            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value),
-        "caches for the perturbed losses": lambda: inc.perturbation_cache_kernel(
-            fw.a1, fw.a2, labels, fw.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
-            ws.max_without_T, ws.sum_without_T, ws.z1_T),
-        "W1, b1: perturbed losses (hidden_layer_kernel)": lambda: inc.hidden_layer_kernel(
-            labels, W2, network._relu, fw.a1, fw.z1, fw.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
-            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value, ws.nonzero_idx, ws.n_nonzero, ws.codes,
-            ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1),
-        "W2, b2: perturbed losses (output_layer_kernel)": lambda: inc.output_layer_kernel(
-            labels, ws.z1_T, H, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T,
-            ws.sum_without_T, ws.output_scratch, grad_W2, grad_b2),
+        "forward pass alone (forward_kernel)": lambda: network._forward(x64, params),
+        "distinct pixel values alone (distinct_pixel_values_kernel)": lambda: inc.distinct_pixel_values_kernel(
+            x64, H, dv),
+        "forward, distinct values and caches (prepare_kernel)": lambda: inc.prepare_kernel(
+            x64, labels, W1, b1, W2, b2, relu, H, fw, dv),
+        "W1, b1 alone (hidden_layer_kernel)": lambda: inc.hidden_layer_kernel(
+            labels, W2, relu, H, fw, dv, ws.hidden_scratch, grads),
+        "W2, b2 alone (output_layer_kernel)": lambda: inc.output_layer_kernel(labels, H, fw, ws.output_scratch, grads),
+        "all perturbed losses (perturb_kernel)": lambda: inc.perturb_kernel(
+            labels, W2, relu, H, fw, dv, ws.hidden_scratch, ws.output_scratch, grads),
     }
     results = {name: median_ms(func, repeats) for name, func in stages.items()}
     results["numerical_gradient, whole call"] = median_ms(lambda: network.numerical_gradient(x, t), repeats)
     results["loss after the update"] = median_ms(lambda: network.loss(x, t), repeats)
-    grads = network.numerical_gradient(x, t)
+    grad = network.numerical_gradient(x, t)
     saved = {k: v.copy() for k, v in network.params.items()}
 
     def update():
-        for key in grads:
-            network.params[key] -= 0.1 * grads[key]
+        for key in grad:
+            network.params[key] -= 0.1 * grad[key]
 
     results["params -= lr * grad"] = median_ms(update, repeats)
     network.params = saved

@@ -7,7 +7,16 @@ Drop-in names for the book's modules::
     from fastnum.functions import sigmoid, softmax, cross_entropy_error
 """
 
+import os as _os
 from importlib import metadata as _metadata
+
+# numba's OpenMP threads sleep between parallel regions instead of spinning.
+# On a machine where another process keeps a core busy, spinning threads
+# steal that core's time slices and every region waits for them: a step took
+# 1.7x (median) to 6x (p90) the one-thread time, against 1.05x when passive;
+# idle, passive costs about 10% (README, "Where the speed comes from").
+# Set before numba starts its threads; a value the user chose is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from .functions import (
     cross_entropy_error,

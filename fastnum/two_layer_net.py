@@ -8,11 +8,13 @@ from ._forward import ACTIVATIONS, forward_kernel, mean_loss_kernel, predict_lab
 from ._numgrad_full import N_SLICES, full_kernel
 from ._numgrad_incremental import (
     N_SCRATCH_ROWS,
-    distinct_pixel_values_kernel,
-    hidden_layer_kernel,
-    output_layer_kernel,
+    DistinctValues,
+    ForwardCache,
+    Gradients,
+    hash_table_size,
     padded_width,
-    perturbation_cache_kernel,
+    perturb_kernel,
+    prepare_kernel,
 )
 from ._validate import PARAM_NAMES, as_batch, as_labels, as_params
 from .progress import first_call_notice
@@ -38,7 +40,7 @@ class _Workspace:
 
     def incremental(self):
         if self._incremental is None:
-            self._incremental = _IncrementalBuffers(*self.sizes)
+            self._incremental = _IncrementalBuffers(self)
         return self._incremental
 
     def backprop(self):
@@ -51,31 +53,29 @@ class _Workspace:
 class _IncrementalBuffers:
     """What the incremental numerical gradient needs besides the forward pass."""
 
-    def __init__(self, n_samples, n_in, n_hidden, n_out):
+    def __init__(self, workspace):
+        n_samples, n_in, n_hidden, n_out = workspace.sizes
         width = padded_width(n_in)
+        self.forward = ForwardCache(
+            a1=workspace.a1, z1=workspace.z1, a2=workspace.a2,
+            exp_minus_a1=np.empty((n_samples, n_hidden)), exps=np.empty((n_samples, n_out)),
+            row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
+            logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
+            sum_without_T=np.empty((n_out, n_samples)), z1_T=np.empty((n_hidden + 1, n_samples)),
+        )
         # distinct pixel values per sample (+1 for the bias "pixel"), padded
-        self.values = np.empty((n_samples, width))
-        self.n_values = np.empty(n_samples, dtype=np.int64)
-        self.nonzero_idx = np.empty((n_samples, n_in), dtype=np.int64)
-        self.n_nonzero = np.empty(n_samples, dtype=np.int64)
-        self.codes = np.empty((n_samples, n_in), dtype=np.int64)
-        self.one_code = np.empty(n_samples, dtype=np.int64)
-        self.exp_minus_step = np.empty((n_samples, width))
-        self.exp_plus_step = np.empty((n_samples, width))
-        self.max_abs_value = np.empty(n_samples)
-        # caches of the forward pass
-        self.exp_minus_a1 = np.empty((n_samples, n_hidden))
-        self.exps = np.empty((n_samples, n_out))
-        self.row_max = np.empty(n_samples)
-        self.target_exp = np.empty(n_samples)
-        self.logits_T = np.empty((n_out, n_samples))
-        self.max_without_T = np.empty((n_out, n_samples))
-        self.sum_without_T = np.empty((n_out, n_samples))
-        self.z1_T = np.empty((n_hidden + 1, n_samples))
-        # per-unit scratch and the transposed W1 gradient
+        self.distinct = DistinctValues(
+            values=np.empty((n_samples, width)), n_values=np.empty(n_samples, dtype=np.int64),
+            nonzero_idx=np.empty((n_samples, n_in), dtype=np.int64), n_nonzero=np.empty(n_samples, dtype=np.int64),
+            codes=np.empty((n_samples, n_in), dtype=np.int64), one_code=np.empty(n_samples, dtype=np.int64),
+            exp_minus_step=np.empty((n_samples, width)), exp_plus_step=np.empty((n_samples, width)),
+            max_abs_value=np.empty(n_samples),
+            tables=np.full((n_samples, hash_table_size(n_in)), -1, dtype=np.int64),
+            used_slots=np.empty((n_samples, width), dtype=np.int64),
+        )
         self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, width))
-        self.grad_W1_T = np.empty((n_hidden, n_in))
         self.output_scratch = np.empty((n_hidden + 1, n_samples))
+        self.grad_W1_T = np.empty((n_hidden, n_in))
 
 
 class TwoLayerNet:
@@ -239,29 +239,12 @@ class TwoLayerNet:
 
     def _numerical_gradient_incremental(self, x, labels, params):
         W1, b1, W2, b2 = params
-        fw = self._forward(x, params)
-        ws = fw.incremental()
-        distinct_pixel_values_kernel(
-            x, H, ws.values, ws.n_values, ws.nonzero_idx, ws.n_nonzero, ws.codes, ws.one_code,
-            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value,
-        )
-        perturbation_cache_kernel(
-            fw.a1, fw.a2, labels, fw.z1, ws.exp_minus_a1, ws.exps, ws.row_max, ws.target_exp, ws.logits_T,
-            ws.max_without_T, ws.sum_without_T, ws.z1_T,
-        )
-        grad_b1 = np.empty_like(b1)
-        hidden_layer_kernel(
-            labels, W2, self._relu, fw.a1, fw.z1, fw.a2, ws.exp_minus_a1, ws.exps, ws.values, ws.n_values,
-            ws.exp_minus_step, ws.exp_plus_step, ws.max_abs_value, ws.nonzero_idx, ws.n_nonzero, ws.codes,
-            ws.one_code, H, ws.hidden_scratch, ws.grad_W1_T, grad_b1,
-        )
-        grad_W2 = np.empty_like(W2)
-        grad_b2 = np.empty_like(b2)
-        output_layer_kernel(
-            labels, ws.z1_T, H, ws.row_max, ws.target_exp, ws.logits_T, ws.max_without_T, ws.sum_without_T,
-            ws.output_scratch, grad_W2, grad_b2,
-        )
-        return self._as_grads(ws.grad_W1_T.T.copy(), grad_b1, grad_W2, grad_b2)
+        ws = self._workspace(x.shape[0]).incremental()
+        grads = Gradients(W1_T=ws.grad_W1_T, b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
+        prepare_kernel(x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)
+        perturb_kernel(labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch, ws.output_scratch,
+                       grads)
+        return self._as_grads(grads.W1_T.T.copy(), grads.b1, grads.W2, grads.b2)
 
     def gradient(self, x, t):
         """Gradient of the loss by backpropagation (the book's ``gradient``)."""

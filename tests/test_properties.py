@@ -44,7 +44,7 @@ def test_both_methods_equal_the_books_gradient(problem):
     for method in ("incremental", "full"):
         got = net.numerical_gradient(x, labels, method=method)
         for name in expected:
-            np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-9, err_msg=f"{method} {name}")
+            np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-10, err_msg=f"{method} {name}")
     assert np.isclose(net.loss(x, labels), naive.loss(params, x.astype(float), t, activation), rtol=1e-13, atol=0)
     for name, value in net.params.items():
         np.testing.assert_array_equal(value, params[name])

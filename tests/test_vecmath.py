@@ -82,3 +82,19 @@ def test_exp_small_within_one_ulp_on_its_domain():
     reference = np.array([math.exp(v) for v in values])
     assert (np.abs(out - reference) / np.spacing(reference)).max() <= 1.0
     assert SMALL_EXP_GUARD <= SMALL_EXP_DOMAIN / 2
+
+
+def test_log1p_small_within_one_ulp_on_its_domain():
+    from fastnum._vecmath import LOG1P_SMALL_DOMAIN, log1p_small
+
+    fast = _elementwise(log1p_small)
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.uniform(-LOG1P_SMALL_DOMAIN, LOG1P_SMALL_DOMAIN, 300_000),
+                             rng.uniform(-1e-9, 1e-9, 10_000), [0.0, LOG1P_SMALL_DOMAIN, -LOG1P_SMALL_DOMAIN]])
+    reference = np.array([math.log1p(v) for v in values])
+    out = fast(values)
+    nonzero = reference != 0
+    assert (np.abs(out - reference)[nonzero] / np.spacing(np.abs(reference[nonzero]))).max() <= 1.0
+    assert out[~nonzero].tolist() == [0.0] * int((~nonzero).sum())
+    # the bound the kernel relies on: 4 * SMALL_EXP_GUARD steps keep |d| inside the domain
+    assert math.expm1(4 * SMALL_EXP_GUARD) <= LOG1P_SMALL_DOMAIN
