@@ -40,8 +40,30 @@ def synthetic_mnist(rng, n):
     return x, t
 
 
-def load_batches(data_dir=None, n_batches=1, batch_size=100, seed=0):
+DENSE_INPUTS = {
+    "dense-levels": "MNIST-shaped, no zero pixel, levels k/255 (k = 1..255)",
+    "dense-uniform": "MNIST-shaped, no zero pixel, continuous uniform (0, 1]",
+}
+"""Inputs that defeat both shortcuts of real MNIST (zero pixels, few distinct values)."""
+
+
+def dense_batches(kind, n_batches=1, batch_size=100, seed=0):
+    """Batches of ``DENSE_INPUTS[kind]``, float32 as ``load_mnist`` gives, and their label."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(n_batches):
+        if kind == "dense-levels":
+            x = rng.integers(1, 256, (batch_size, 784)) / np.float32(255.0)
+        else:
+            x = 1.0 - rng.random((batch_size, 784))
+        batches.append((x.astype(np.float32), rng.integers(0, 10, batch_size).astype(np.uint8)))
+    return batches, DENSE_INPUTS[kind]
+
+
+def load_batches(data_dir=None, n_batches=1, batch_size=100, seed=0, inputs="mnist"):
     """``n_batches`` mini-batches drawn as the book draws them, and a label for their source."""
+    if inputs != "mnist":
+        return dense_batches(inputs, n_batches, batch_size, seed)
     folder = mnist_dir(data_dir)
     rng = np.random.RandomState(seed)
     if folder is not None:

@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
+TRAINING_START = "<!-- training:start -->"
+TRAINING_END = "<!-- training:end -->"
 
 
 def fmt_seconds(s):
@@ -31,12 +33,20 @@ def fmt_ratio(ratio):
     return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
 
 
+def _codegen_note(facts):
+    name = facts.get("numba_cpu_name", "host")
+    return "" if name == "host" else f" (numba code generated for {name})"
+
+
 def markdown(report):
     facts = report["machine"]
     lines = [
         f"One gradient of one training step: 784-50-10, batch {report['batch_size']}, "
         f"{report['source']}; the book's initial weights (seed 0).",
-        f"Measured {facts['date'][:10]} on {facts['cpu']}, {facts['cores']} cores; numpy {facts['numpy']}, "
+        f"Measured {facts['date'][:10]} on {facts['cpu']}, {facts['cores']} cores, "
+        f"{facts.get('vector_width', 'vector width not recorded')}"
+        f"{_codegen_note(facts)}"
+        f"; numpy {facts['numpy']}, "
         f"numba {facts['numba']}, BLAS {(facts['blas'] or [{}])[0].get('internal_api')} "
         f"{(facts['blas'] or [{}])[0].get('version')}; fastnum with {report['threads']} numba threads.",
         f"Command: `{report['command']}`",
@@ -114,13 +124,29 @@ def plot(report, path):
     plt.close(fig)
 
 
-def update_readme(table):
+def update_readme(table, start=README_START, end=README_END):
     text = README.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} section to update")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    README.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
+    if start not in text or end not in text:
+        raise SystemExit(f"README.md has no {start} ... {end} section to update")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    README.write_text(f"{head}{start}\n{table}{end}{tail}")
+
+
+def write_training_report(report, out, readme=False):
+    """``training.{md,json}`` in ``out``, and the README section when ``readme``."""
+    from bench.training import training_markdown
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = training_markdown(report, report["machine"])
+    (out / "training.md").write_text(table)
+    (out / "training.json").write_text(json.dumps(report, indent=1))
+    print()
+    print(table)
+    if readme:
+        update_readme(table, TRAINING_START, TRAINING_END)
+        print("README.md training table updated")
 
 
 def write_report(report, out, readme=False):

@@ -77,6 +77,9 @@ def compare_to_reference(results, entries, full_reference):
         if name == "book":
             r["max_abs_diff"] = None
             continue
+        if "max_abs_diff_own_reference" in r:  # other inputs: checked against the book's loop on them
+            r["max_abs_diff"] = r["max_abs_diff_own_reference"]
+            continue
         values = np.array(r["values"])
         if values.shape != reference.shape:
             raise ValueError(f"{name} returned {values.shape[0]} values for {reference.shape[0]} sampled entries")
@@ -90,6 +93,19 @@ def summarise(result):
     result["min_s"] = float(times.min())
     result["max_s"] = float(times.max())
     return result
+
+
+def vector_width():
+    """"AVX-512", "AVX2" or what the CPU flags say (what numba's code for this host uses)."""
+    try:
+        flags = next(line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2")):
+        if flag in flags:
+            return name
+    return "unknown"
 
 
 def machine_facts():
@@ -110,12 +126,58 @@ def machine_facts():
         scipy_version = None
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+        "cpu": cpu, "cores": os.cpu_count(), "vector_width": vector_width(),
+        "numba_cpu_name": os.environ.get("NUMBA_CPU_NAME") or "host", "python": platform.python_version(),
         "platform": platform.platform(), "numpy": np.__version__, "numba": numba.__version__,
         "scipy": scipy_version,
         "blas": [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
                  for i in threadpool_info() if i.get("user_api") == "blas"],
     }
+
+
+VARIANTS = {
+    "fastnum_incremental_busy_1": ("fastnum_incremental", {"busy": True, "numba_threads": 1},
+                                   "(4b) method='incremental', one core busy, 1 thread"),
+    "fastnum_incremental_busy": ("fastnum_incremental", {"busy": True},
+                                 "(4c) method='incremental', one core busy, default threads"),
+    "fastnum_incremental_dense_levels": ("fastnum_incremental", {"inputs": "dense-levels"},
+                                         "(4d) method='incremental', dense inputs: levels k/255, no zero pixel"),
+    "fastnum_incremental_dense_uniform": ("fastnum_incremental", {"inputs": "dense-uniform"},
+                                          "(4e) method='incremental', dense inputs: continuous uniform"),
+}
+"""Rows that time a contender under other conditions: name -> (contender, spec changes, label).
+Dense rows are checked against the book's loop on their own inputs (200 sampled entries)."""
+
+
+class _BusyCore:
+    """Another CPU-bound process for as long as the block runs (a user's laptop is rarely idle)."""
+
+    def __enter__(self):
+        self.process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+
+
+def time_variant(name, base, args, log):
+    contender, changes, label = VARIANTS[name]
+    spec = dict(base, contender=contender, repeats=args.repeats, numba_threads=args.threads, blas_threads=1)
+    spec.update({k: v for k, v in changes.items() if k != "busy"})
+    if "inputs" in changes:
+        spec["reference_entries"] = sample_entries(200, seed=2)
+    if changes.get("busy"):
+        with _BusyCore():
+            result = summarise(run_worker(spec))
+    else:
+        result = summarise(run_worker(spec))
+    result.update(label=label, variant_of=contender)
+    if changes.get("inputs"):
+        result["source"] = spec["inputs"]
+    log(f"  {label}: {result['median_s']:.4g} s/step")
+    return result
 
 
 def time_contender(name, base, args, log):
@@ -183,6 +245,20 @@ def thread_scaling(base, args, log):
     return out
 
 
+def run_training(args, data):
+    from bench.report import write_training_report
+    from bench.training import compare_training
+
+    if data is None:
+        raise SystemExit("--training needs the MNIST files (--data-dir or FASTNUM_DATA_DIR)")
+    report = compare_training(data, args.epochs, args.training_repeats, log=lambda text: print(text, flush=True))
+    report["machine"] = machine_facts()
+    report["source"] = f"real MNIST ({display_path(data)})"
+    report["command"] = "python -m bench " + " ".join(sys.argv[1:])
+    write_training_report(report, args.out, args.update_readme)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,6 +270,12 @@ def build_parser():
     parser.add_argument("--threads", type=int, default=None, help="numba threads for fastnum (default: all cores)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for benchmark.{md,json,png}")
     parser.add_argument("--update-readme", action="store_true", help="rewrite the README's performance table")
+    parser.add_argument("--training", action="store_true",
+                        help="instead: the 16-epoch runs, fastnum train against plain-numpy backprop training")
+    parser.add_argument("--epochs", type=int, default=16, help="epochs of the --training runs (default 16)")
+    parser.add_argument("--training-repeats", type=int, default=3, help="repeats of each --training run")
+    parser.add_argument("--cpu-name", help="numba code for this CPU model (haswell: AVX2 code on an AVX-512 "
+                        "machine); its own numba cache")
     return parser
 
 
@@ -208,7 +290,12 @@ def main(argv=None):
     else:
         args.n_sampled, args.repeats, args.sampled_repeats, args.full_repeats = 2000, 15, 3, 3
         args.hidden_grid, args.batch_grid = [50, 100, 200], [10, 100, 1000]
+    if args.cpu_name:
+        os.environ["NUMBA_CPU_NAME"] = args.cpu_name
+        os.environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"fastnum-bench-cache-{args.cpu_name}")
     data = mnist_dir(args.data_dir)
+    if args.training:
+        return run_training(args, data)
     base = {"data_dir": str(data) if data else None, "batch_size": 100, "hidden": 50, "seed": 0,
             "n_params": N_PARAMS, "entries": sample_entries(args.n_sampled)}
     log = lambda text: print(text, flush=True)  # noqa: E731
@@ -222,6 +309,8 @@ def main(argv=None):
     except ImportError:
         log("  scipy is not installed: (6) approx_fprime skipped")
     results = {name: time_contender(name, base, args, log) for name in names}
+    for name in VARIANTS:
+        results[name] = time_variant(name, base, args, log)
     compare_to_reference(results, base["entries"], args.full_reference)
     report = {
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -35,7 +35,8 @@ def run(spec):
         from bench.data import load_batches
 
         label, kind, function, runtime = CONTENDERS[spec["contender"]]
-        (batch,), source = load_batches(spec.get("data_dir"), 1, spec["batch_size"], spec["seed"])
+        (batch,), source = load_batches(spec.get("data_dir"), 1, spec["batch_size"], spec["seed"],
+                                        spec.get("inputs", "mnist"))
         x, t = batch
         params = initial_params(n_hidden=spec["hidden"])
         entries = _entries(spec)
@@ -70,6 +71,14 @@ def run(spec):
             step_times = times
         blas = [{k: info.get(k) for k in ("internal_api", "num_threads", "version", "architecture")}
                 for info in threadpool_info() if info.get("user_api") == "blas"]
+        if spec.get("reference_entries"):
+            # on other inputs than the book's row (1) saw: check against the book's loop here
+            from bench.contenders import book_loop
+
+            check = [(name, tuple(idx)) for name, idx in spec["reference_entries"]]
+            expected = np.array(book_loop(params, x, t, check))
+            got = np.array(_values_at(grads if grads is not None else result, check))
+            extra["max_abs_diff_own_reference"] = float(np.abs(got - expected).max())
     return {
         "contender": spec["contender"], "label": label, "kind": kind, "runtime": runtime,
         "blas_threads": blas_threads, "numba_threads": spec.get("numba_threads"), "source": source,

@@ -56,3 +56,44 @@ def test_report_paths_are_never_absolute():
     assert display_path(ROOT / "bench") == "bench"
     assert display_path(ROOT.parent / "shared" / "data") == "../shared/data"
     assert not display_path("/").startswith("/")
+
+
+def test_numpy_training_reference_follows_the_same_batches_as_fit(rng):
+    """The benchmark's plain-numpy reference run draws the book's batches, as fastnum's fit does."""
+    import numpy as np
+
+    from bench.numpy_training import BookTwoLayerNet, train
+    from fastnum import TwoLayerNet
+    from fastnum.train import fit
+    from tests.idx_files import make_digits
+
+    images, labels = make_digits(rng, 300)
+    x = images.reshape(300, 784).astype(np.float32) / np.float32(255.0)
+    x_test, t_test = x[:60], labels[:60]
+    train_acc, test_acc, _ = train(x, labels, x_test, t_test, iters=40, batch_size=20, hidden=8, seed=3)
+    np.random.seed(3)
+    network = TwoLayerNet(784, 8, 10)
+    history, _ = fit(network, x, labels, x_test, t_test, iters=40, batch_size=20, gradient="backprop",
+                     progress=False, warm=False)
+    assert abs(history.train_acc_list[-1] - train_acc) < 1e-9 and abs(history.test_acc_list[-1] - test_acc) < 1e-9
+    np.random.seed(3)
+    book = BookTwoLayerNet(784, 8, 10)
+    grads = book.gradient(x[:20], labels[:20])
+    np.random.seed(3)
+    ours = TwoLayerNet(784, 8, 10).gradient(x[:20], labels[:20])
+    for key in grads:
+        np.testing.assert_allclose(grads[key], ours[key], rtol=0, atol=1e-12)
+
+
+def test_training_table_reports_the_ratio_to_the_reference():
+    from bench.training import training_markdown
+
+    def run(seconds):
+        return {"wall_seconds": seconds, "wall_seconds_all": [seconds], "final_train_acc": 0.9, "final_test_acc": 0.9}
+
+    report = {"epochs": 16, "repeats": 1, "reference": "numpy_backprop_2",
+              "results": {"fastnum_numerical": run(30.0), "fastnum_backprop": run(15.0),
+                          "numpy_backprop_1": run(21.0), "numpy_backprop_2": run(20.0)},
+              "ratio_numerical_to_numpy_backprop": 1.5}
+    table = training_markdown(report, {"cpu": "cpu", "cores": 2, "vector_width": "AVX2"})
+    assert "| 1.50x |" in table and "(reference)" in table and "**1.50x**" in table
