@@ -24,3 +24,16 @@ def no_network(monkeypatch):
     for name, source in list(mnist.DATASETS.items()):
         monkeypatch.setitem(mnist.DATASETS, name, mnist.DatasetSource(mirrors=("http://127.0.0.1:9/",),
                                                                       sha256=source.sha256))
+
+
+@pytest.fixture
+def data_dir(tmp_path, rng, monkeypatch):
+    """Small IDX files of 200 training and 50 test images, and a cache folder of the test's own."""
+    from fastnum import mnist
+    from tests.idx_files import write_dataset
+
+    monkeypatch.setenv(mnist.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
+    folder = tmp_path / "data"
+    write_dataset(folder, rng, n_train=200, n_test=50)
+    return folder

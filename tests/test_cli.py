@@ -22,18 +22,8 @@ from fastnum import TwoLayerNet, load_mnist, mnist
 from fastnum.cli import main
 from fastnum.runs import load_checkpoint, load_network
 from fastnum.train import fit
-from tests.idx_files import write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def data_dir(tmp_path, rng, monkeypatch):
-    monkeypatch.setenv(mnist.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
-    folder = tmp_path / "data"
-    write_dataset(folder, rng, n_train=200, n_test=50)
-    return folder
 
 
 def _train(*args):

@@ -5,18 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from fastnum import TwoLayerNet, load_mnist, mnist
+from fastnum import TwoLayerNet, load_mnist
 from fastnum.train import History, fit
-from tests.idx_files import write_dataset
-
-
-@pytest.fixture
-def data_dir(tmp_path, rng, monkeypatch):
-    monkeypatch.setenv(mnist.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
-    folder = tmp_path / "data"
-    write_dataset(folder, rng, n_train=200, n_test=50)
-    return folder
 
 
 @pytest.fixture
