@@ -187,6 +187,8 @@ def exp_small(u):
     return fma(p, u, _C0)
 
 
+_E2, _E3, _E4, _E5, _E6, _E7 = (1.0 / math.factorial(n) for n in range(2, 8))
+
 LOG1P_SMALL_DOMAIN = 2.0**-6 * (1.0 + 2.0**-6)
 """``log1p_small(d)`` is within 1 ulp of ``log1p(d)`` for ``|d| <= LOG1P_SMALL_DOMAIN``."""
 
@@ -213,3 +215,20 @@ def log1p_small(d):
     p = fma(p, d, _L2)
     p = fma(p, d, 1.0)
     return p * d
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def expm1_small(u):
+    """``e**u - 1`` for ``|u| <= 2**-7``, without the cancellation of ``exp(u) - 1``.
+
+    ``u * (1 + u/2 + u**2/6 + ... + u**6/7!)``: the Taylor series of expm1 cut
+    after its ``u**7`` term, whose remainder ``|u|**8 / 8!`` is below ``2**-64 |u|``
+    on that domain, far under half an ulp of the result (about ``|u|``).
+    """
+    p = fma(_E7, u, _E6)
+    p = fma(p, u, _E5)
+    p = fma(p, u, _E4)
+    p = fma(p, u, _E3)
+    p = fma(p, u, _E2)
+    p = fma(p, u, 1.0)
+    return p * u

@@ -61,7 +61,8 @@ class _IncrementalBuffers:
             exp_minus_a1=np.empty((n_samples, n_hidden)), exps=np.empty((n_samples, n_out)),
             row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
             logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
-            sum_without_T=np.empty((n_out, n_samples)), z1_T=np.empty((n_hidden + 1, n_samples)),
+            sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),
+            z1_T=np.empty((n_hidden + 1, n_samples)),
         )
         # distinct pixel values per sample (+1 for the bias "pixel"), padded
         self.distinct = DistinctValues(

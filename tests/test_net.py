@@ -215,3 +215,22 @@ def test_saturated_sigmoids_take_the_general_path_and_agree(rng):
     got = net.numerical_gradient(x, t)
     _all_close(got, expected, atol=1e-10)
     assert np.isfinite(got["W1"]).all()
+
+
+def test_output_layer_small_and_general_paths_agree(rng):
+    """W2 rows whose activations all satisfy h * |z| <= SMALL_EXP_GUARD take the expm1/log1p path,
+    the others (large ReLU activations) the general one; both match the book's loop."""
+    from fastnum._config import H
+    from fastnum._vecmath import SMALL_EXP_GUARD
+
+    params = naive.random_params(rng, 12, 6, 4, scale=0.5)
+    params["W1"][:, 0] = 10.0  # unit 0: ReLU activations in the hundreds
+    params["b1"][1] = 60.0  # unit 1: just above the guard in every sample
+    x, t = naive.mnist_like_batch(rng, 10, n_in=12, n_out=4)
+    x = x * 20
+    z1 = np.maximum(x @ params["W1"] + params["b1"], 0)
+    small_rows = H * np.abs(z1).max(axis=0) <= SMALL_EXP_GUARD
+    assert small_rows.any() and not small_rows.all()
+    net = naive.net_with(params, "relu")
+    expected = naive.numerical_gradient_net(params, x, t, "relu")
+    _all_close(net.numerical_gradient(x, t), expected, atol=1e-10)
