@@ -98,3 +98,15 @@ def test_log1p_small_within_one_ulp_on_its_domain():
     assert out[~nonzero].tolist() == [0.0] * int((~nonzero).sum())
     # the bound the kernel relies on: 4 * SMALL_EXP_GUARD steps keep |d| inside the domain
     assert math.expm1(4 * SMALL_EXP_GUARD) <= LOG1P_SMALL_DOMAIN
+
+
+def test_expm1_small_within_one_ulp_on_its_domain():
+    from fastnum._vecmath import expm1_small
+
+    fast = _elementwise(expm1_small)
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.uniform(-SMALL_EXP_DOMAIN, SMALL_EXP_DOMAIN, 300_000),
+                             rng.uniform(-1e-8, 1e-8, 10_000), [SMALL_EXP_DOMAIN, -SMALL_EXP_DOMAIN]])
+    reference = np.array([math.expm1(v) for v in values])
+    assert (np.abs(fast(values) - reference) / np.spacing(np.abs(reference))).max() <= 1.0
+    assert fast(np.array([0.0]))[0] == 0.0
