@@ -93,12 +93,18 @@ def warm_up(network, gradient, x, t, write=None):
     """Compile (or load from numba's cache) the kernels a run of ``gradient`` calls.
 
     Runs them once on two samples, telling the user when that means compiling
-    (``progress.compile_notice``). Leaves ``network.params`` unchanged and
-    draws nothing from ``np.random``. Returns the seconds it took.
+    (``progress.compile_notice``); when numba's cache does not hold them yet,
+    half of them compile in a second process at the same time
+    (``fastnum._compile``). Leaves ``network.params`` unchanged and draws
+    nothing from ``np.random``. Returns the seconds it took.
     """
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")
+    from ._compile import compile_in_parallel
+
     with compile_notice(write) as timing:
+        # first run on a machine: half of the kernels compile in a second process meanwhile
+        compile_in_parallel(network, gradient, np.float32 if x.dtype == np.float32 else np.float64)
         GRADIENTS[gradient](network, x[:2], t[:2])
         network.loss(x[:2], t[:2])
         network.accuracy(x[:2], t[:2])

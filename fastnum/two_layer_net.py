@@ -157,10 +157,53 @@ class TwoLayerNet:
         labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
         return x, labels, single
 
-    def _forward(self, x, params):
-        W1, b1, W2, b2 = params
+    # -- the kernel calls of each method, built in one place -----------------
+    # Each returns (kernel, arguments) pairs; the methods run them, and
+    # ``fastnum._compile`` compiles them by their types, two processes at once.
+
+    def _forward_call(self, x, params):
         ws = self._workspace(x.shape[0])
-        forward_kernel(x, W1, b1, W2, b2, self._relu, ws.a1, ws.z1, ws.a2)
+        return ws, (forward_kernel, (x, *params, self._relu, ws.a1, ws.z1, ws.a2))
+
+    def _loss_calls(self, x, labels, params):
+        ws, forward = self._forward_call(x, params)
+        return [forward, (mean_loss_kernel, (ws.a2, labels))]
+
+    def _accuracy_call(self, x, params, predicted):
+        return predict_labels_kernel, (x, *params, self._relu, predicted)
+
+    def _incremental_calls(self, x, labels, params, grads):
+        W1, b1, W2, b2 = params
+        ws = self._workspace(x.shape[0]).incremental()
+        return [
+            (prepare_kernel, (x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)),
+            (perturb_kernel, (labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch,
+                              ws.output_scratch, grads)),
+        ]
+
+    def _incremental_grads(self, x, params):
+        ws = self._workspace(x.shape[0]).incremental()
+        W1, b1, W2, b2 = params
+        return Gradients(W1_T=ws.grad_W1_T, b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
+
+    def _full_call(self, x, labels, params, grad):
+        n_in, n_hidden, n_out = self.input_size, self.hidden_size, self.output_size
+        flat = np.concatenate([p.ravel() for p in params])
+        param_copies = np.repeat(flat[None, :], N_SLICES, axis=0)
+        return full_kernel, (
+            x, labels, n_in, n_hidden, n_out, self._relu, H, param_copies,
+            np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_out)), grad,
+        )
+
+    def _backprop_calls(self, x, labels, params, grads):
+        ws, forward = self._forward_call(x, params)
+        dy, dz1 = ws.backprop()
+        return [forward, (backprop_kernel, (x, labels, params[2], self._relu, ws.a1, ws.z1, ws.a2, dy, dz1,
+                                            *grads))]
+
+    def _forward(self, x, params):
+        ws, (kernel, args) = self._forward_call(x, params)
+        kernel(*args)
         return ws
 
     def _as_grads(self, W1, b1, W2, b2):
@@ -183,16 +226,18 @@ class TwoLayerNet:
         params = self._params()
         x, labels, _ = self._inputs(x, t)
         with first_call_notice("TwoLayerNet.loss"):
-            ws = self._forward(x, params)
-            return float(mean_loss_kernel(ws.a2, labels))
+            (forward, forward_args), (loss, loss_args) = self._loss_calls(x, labels, params)
+            forward(*forward_args)
+            return float(loss(*loss_args))
 
     def accuracy(self, x, t):
         """Fraction of samples whose most probable class is the label."""
-        W1, b1, W2, b2 = self._params()
+        params = self._params()
         x, labels, _ = self._inputs(x, t, keep_float32=True)
         predicted = np.empty(x.shape[0], dtype=np.int64)
         with first_call_notice("TwoLayerNet.accuracy"):
-            predict_labels_kernel(x, W1, b1, W2, b2, self._relu, predicted)
+            kernel, args = self._accuracy_call(x, params, predicted)
+            kernel(*args)
         return np.sum(predicted == labels) / float(x.shape[0])
 
     def numerical_gradient(self, x, t, method="incremental"):
@@ -226,35 +271,24 @@ class TwoLayerNet:
             return self._numerical_gradient_incremental(x, labels, params)
 
     def _numerical_gradient_full(self, x, labels, params):
-        n_in, n_hidden, n_out = self.input_size, self.hidden_size, self.output_size
-        flat = np.concatenate([p.ravel() for p in params])
-        param_copies = np.repeat(flat[None, :], N_SLICES, axis=0)
-        grad = np.empty_like(flat)
-        full_kernel(
-            x, labels, n_in, n_hidden, n_out, self._relu, H, param_copies,
-            np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_out)),
-            grad,
-        )
+        grad = np.empty(sum(p.size for p in params))
+        kernel, args = self._full_call(x, labels, params, grad)
+        kernel(*args)
         pieces = np.split(grad, np.cumsum([p.size for p in params])[:-1])
         return self._as_grads(*(piece.reshape(p.shape) for piece, p in zip(pieces, params)))
 
     def _numerical_gradient_incremental(self, x, labels, params):
-        W1, b1, W2, b2 = params
-        ws = self._workspace(x.shape[0]).incremental()
-        grads = Gradients(W1_T=ws.grad_W1_T, b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
-        prepare_kernel(x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)
-        perturb_kernel(labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch, ws.output_scratch,
-                       grads)
+        grads = self._incremental_grads(x, params)
+        for kernel, args in self._incremental_calls(x, labels, params, grads):
+            kernel(*args)
         return self._as_grads(grads.W1_T.T.copy(), grads.b1, grads.W2, grads.b2)
 
     def gradient(self, x, t):
         """Gradient of the loss by backpropagation (the book's ``gradient``)."""
         params = self._params()
-        W1, b1, W2, b2 = params
         x, labels, _ = self._inputs(x, t)
         with first_call_notice("TwoLayerNet.gradient"):
-            ws = self._forward(x, params)
-            dy, dz1 = ws.backprop()
             grads = [np.empty_like(p) for p in params]
-            backprop_kernel(x, labels, W2, self._relu, ws.a1, ws.z1, ws.a2, dy, dz1, *grads)
+            for kernel, args in self._backprop_calls(x, labels, params, grads):
+                kernel(*args)
         return self._as_grads(*grads)
