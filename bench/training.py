@@ -103,7 +103,8 @@ def training_markdown(report, facts):
     lines = [
         f"{report['epochs']:g} epochs of the book's training (784-50-10, batch 100, lr 0.1, seed 0), each run a "
         f"fresh process timed start to exit, median of {report['repeats']}; "
-        f"{facts['cpu']}, {facts['cores']} cores, {facts['vector_width']}.",
+        f"{facts['cpu']}, {facts['cores']} cores, {facts['vector_width']}"
+        f"{'' if facts.get('numba_cpu_name', 'host') == 'host' else ', numba code for ' + facts['numba_cpu_name']}.",
         "",
         "| run | wall time (median) | all runs | vs reference | final train acc | final test acc |",
         "|---|---:|---|---:|---:|---:|",
