@@ -1,8 +1,13 @@
-"""Writing a file so that no reader ever sees half of it."""
+"""Writing a file so that no reader ever sees half of it, and what reading a damaged one raises."""
 
+import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
+
+NPZ_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, json.JSONDecodeError)
+"""What reading a truncated, damaged or foreign ``.npz`` (and the JSON kept in it) can raise."""
 
 
 def atomic_write(path, write):

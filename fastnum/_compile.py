@@ -23,7 +23,7 @@ import sys
 import numba
 import numpy as np
 
-from .two_layer_net import TwoLayerNet
+from .two_layer_net import network_with_params
 
 SPLITS = {
     "numerical": (("prepare", "accuracy"), ("perturb", "forward", "loss")),
@@ -34,25 +34,26 @@ SPLITS = {
 balanced by their measured compile times."""
 
 
-def _calls(network, x_dtype):
-    """Every kernel a training run may call, with arguments of the types the facade uses."""
+def _calls(network, x_dtype, names):
+    """The kernels ``names`` of a training run, with arguments of the types the facade gives them.
+
+    Built only for the names asked for: ``full``'s arguments alone hold 64
+    copies of the parameters.
+    """
     x = np.zeros((2, network.input_size), dtype=np.float64)
-    x_eval = np.zeros((2, network.input_size), dtype=x_dtype)
     labels = np.zeros(2, dtype=np.int64)
     params = network._params()
-    (forward, forward_args), (loss, loss_args) = network._loss_calls(x, labels, params)
-    grads = network._incremental_grads(x, params)
-    (prepare, prepare_args), (perturb, perturb_args) = network._incremental_calls(x, labels, params, grads)
-    backprop_calls = network._backprop_calls(x, labels, params, [np.empty_like(p) for p in params])
-    return {
-        "forward": (forward, forward_args),
-        "loss": (loss, loss_args),
-        "accuracy": network._accuracy_call(x_eval, params, np.empty(2, dtype=np.int64)),
-        "prepare": (prepare, prepare_args),
-        "perturb": (perturb, perturb_args),
-        "full": network._full_call(x, labels, params, np.empty(sum(p.size for p in params))),
-        "backprop": backprop_calls[1],
+    builders = {
+        "forward": lambda: network._loss_calls(x, labels, params)[0],
+        "loss": lambda: network._loss_calls(x, labels, params)[1],
+        "accuracy": lambda: network._accuracy_call(np.zeros((2, network.input_size), dtype=x_dtype), params,
+                                                   np.empty(2, dtype=np.int64)),
+        "prepare": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(x, params))[0],
+        "perturb": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(x, params))[1],
+        "full": lambda: network._full_call(x, labels, params, np.empty(sum(p.size for p in params))),
+        "backprop": lambda: network._backprop_calls(x, labels, params, [np.empty_like(p) for p in params])[1],
     }
+    return {name: builders[name]() for name in names}
 
 
 def _compile(calls, names):
@@ -69,23 +70,14 @@ def _is_cached(kernel):
         return True
 
 
-def _network(sizes, activation):
-    state = np.random.get_state()  # the constructor draws weights: leave the user's stream alone
-    try:
-        return TwoLayerNet(*sizes, activation=activation)
-    finally:
-        np.random.set_state(state)
-
-
 def compile_in_parallel(network, gradient, x_dtype):
     """Compile the kernels a run of ``gradient`` needs, half in a child process, when not cached.
 
     Returns whether a child process was used. Any failure of the child only
     means this process compiles those kernels itself on first call.
     """
-    calls = _calls(_network((network.input_size, network.hidden_size, network.output_size),
-                            network.activation), x_dtype)
     mine, theirs = SPLITS[gradient]
+    calls = _calls(network, x_dtype, mine + theirs)
     if all(_is_cached(calls[name][0]) for name in mine + theirs):
         return False
     child = subprocess.Popen(
@@ -110,8 +102,11 @@ def main(argv=None):
     parser.add_argument("activation")
     parser.add_argument("x_dtype")
     args = parser.parse_args(argv)
-    calls = _calls(_network(args.sizes, args.activation), np.dtype(args.x_dtype))
-    _compile(calls, SPLITS[args.gradient][1])
+    n_in, n_hidden, n_out = args.sizes
+    shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
+    network = network_with_params({name: np.zeros(shape) for name, shape in shapes.items()}, args.activation)
+    theirs = SPLITS[args.gradient][1]
+    _compile(_calls(network, np.dtype(args.x_dtype), theirs), theirs)
     return 0
 
 

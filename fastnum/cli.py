@@ -274,17 +274,13 @@ def _load_data(args, config, fail, write):
 
 def _network(config, checkpoint, n_in):
     """The book's network after ``np.random.seed(seed)``, or the checkpoint's."""
-    from .two_layer_net import TwoLayerNet
+    from .two_layer_net import TwoLayerNet, network_with_params
 
     if checkpoint is None:
         np.random.seed(config["seed"])  # as the book's script: seed, build the network, draw batches
         return TwoLayerNet(n_in, config["hidden"], N_CLASSES, activation=config["activation"])
-    np.random.set_state(checkpoint.rng_state)
-    state = np.random.get_state()
-    network = TwoLayerNet(n_in, config["hidden"], N_CLASSES, activation=config["activation"])
-    np.random.set_state(state)  # the constructor's draws are not part of the resumed run
-    network.params = checkpoint.params
-    return network
+    np.random.set_state(checkpoint.rng_state)  # the resumed run draws its batches on from here
+    return network_with_params(checkpoint.params, config["activation"])
 
 
 def _session(command, start_step):
@@ -318,13 +314,17 @@ class _Run:
     out: Path
     config: dict
     network: object
-    history: object
     log: object
+    """The run's ``HistoryLog``; its ``history`` is the run's history."""
     info: dict
     session: dict
     start_step: int
     checkpoint_every: float
     last_checkpoint: float = 0.0
+
+    @property
+    def history(self):
+        return self.log.history
 
     def save_checkpoint(self, next_step, progress):
         from .runs import save_checkpoint
@@ -381,7 +381,7 @@ def _prepare(args, fail, command, progress):
         position = plan.checkpoint.log_position
         log = HistoryLog(out, history, rows=position["rows"], size=position["bytes"])
     write_run_json(out, info)
-    run = _Run(out, config, network, history, log, info, session, start_step,
+    run = _Run(out, config, network, log, info, session, start_step,
                args.checkpoint_every or CHECKPOINT_EVERY_S, time.perf_counter())
     return run, (x_train, t_train, x_test, t_test)
 

@@ -25,14 +25,13 @@ import gzip
 import hashlib
 import json
 import os
-import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._atomic import NPZ_READ_ERRORS, atomic_write
 from .datasets import (
     DATASETS,
     DISPLAY_NAMES,
@@ -266,8 +265,6 @@ def _decode(paths, raws, shas, dataset, verify, hints):
     return arrays, identities
 
 
-_CACHE_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError)
-"""What reading a damaged decoded-cache file can raise (truncated zip, bad member, ...)."""
 
 
 def _read_cache(cached):
@@ -278,7 +275,7 @@ def _read_cache(cached):
         with np.load(cached, allow_pickle=False) as stored:
             arrays = {k: np.array(stored[k]) for k in FILE_NAMES}
             identities = {k: FileIdentity(**v) for k, v in json.loads(str(stored["identities"])).items()}
-    except _CACHE_ERRORS:
+    except NPZ_READ_ERRORS:
         return None  # truncated or damaged: decoded again and overwritten
     sizes_agree = all(arrays[f"{s}_img"].shape[0] == arrays[f"{s}_label"].shape[0] for s in ("train", "test"))
     shapes_ok = all(arrays[k].ndim == (2 if k.endswith("img") else 1) for k in FILE_NAMES)

@@ -22,16 +22,15 @@ import csv
 import io
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._atomic import NPZ_READ_ERRORS, atomic_write
 from ._validate import PARAM_NAMES
 from .train import History
-from .two_layer_net import TwoLayerNet
+from .two_layer_net import network_with_params
 
 CHECKPOINT = "checkpoint.npz"
 PARAMS = "params.npz"
@@ -44,8 +43,6 @@ OUTPUTS = (CHECKPOINT, PARAMS, HISTORY_CSV, HISTORY_JSON, RUN_JSON, *PLOTS)
 
 CSV_COLUMNS = ("step", "epoch", "train_loss", "step_seconds", "train_acc", "test_acc", "eval_seconds")
 
-_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, json.JSONDecodeError)
-"""What reading a truncated or foreign ``.npz`` can raise."""
 
 
 class RunFileError(ValueError):
@@ -191,7 +188,7 @@ def load_checkpoint(folder):
             log_position = json.loads(str(data["log_position"]))
             next_step = int(data["next_step"])
         np.random.RandomState().set_state(rng_state)  # a damaged state fails here, not mid-run
-    except _NPZ_ERRORS as error:
+    except NPZ_READ_ERRORS as error:
         raise RunFileError(f"{path} is truncated, damaged or not a fastnum checkpoint ({error})") from None
     if not params:
         raise RunFileError(f"{path} holds no parameters: not a fastnum checkpoint")
@@ -214,16 +211,9 @@ def load_network(path):
         with np.load(path, allow_pickle=False) as data:
             params = {name: data[name].copy() for name in PARAM_NAMES}
             activation = str(data["activation"]) if "activation" in data else "sigmoid"
-    except _NPZ_ERRORS as error:
+    except NPZ_READ_ERRORS as error:
         raise RunFileError(f"{path} is not a readable fastnum params file ({error})") from None
-    n_in, n_hidden = params["W1"].shape
-    state = np.random.get_state()  # the constructor draws initial weights: leave the user's stream as it was
-    try:
-        network = TwoLayerNet(n_in, n_hidden, params["W2"].shape[1], activation=activation)
-    finally:
-        np.random.set_state(state)
-    network.params = params
-    return network
+    return network_with_params(params, activation)
 
 
 def save_history_json(folder, history):
