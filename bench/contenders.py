@@ -8,7 +8,7 @@ CONTENDERS maps a name to (label, kind, function, runtime):
   extrapolated to all parameters.
 * kind "whole": the function computes the whole gradient dict.
 
-The references come from ``tests/naive.py`` (the book's code), the same table
+The references come from ``references/naive.py`` (the book's code), the same table
 the tests use, so the benchmark times exactly what the tests check.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from bench import numpy_incremental
 from fastnum import TwoLayerNet
 from fastnum._config import H
-from tests import naive
+from references import naive
 
 PARAM_SHAPES = {"W1": (784, 50), "b1": (50,), "W2": (50, 10), "b2": (10,)}
 N_PARAMS = sum(int(np.prod(shape)) for shape in PARAM_SHAPES.values())

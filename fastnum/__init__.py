@@ -4,6 +4,8 @@
 Drop-in names for the book's modules::
 
     from fastnum import TwoLayerNet, numerical_gradient, load_mnist
+    from fastnum import MultiLayerNet, MultiLayerNetExtend   # common/multi_layer_net*.py
+    from fastnum.ch05 import TwoLayerNet                     # ch05/two_layer_net.py
     from fastnum.functions import sigmoid, softmax, cross_entropy_error
 """
 
@@ -32,6 +34,7 @@ from .functions import (
 )
 from .gradient import numerical_diff, numerical_gradient, numerical_gradient_2d
 from .mnist import load_mnist
+from .multi_layer import MultiLayerNet, MultiLayerNetExtend
 from .two_layer_net import TwoLayerNet
 
 try:
@@ -41,6 +44,8 @@ except _metadata.PackageNotFoundError:  # run from a checkout that was never ins
 
 __all__ = [
     "TwoLayerNet",
+    "MultiLayerNet",
+    "MultiLayerNetExtend",
     "load_mnist",
     "numerical_diff",
     "numerical_gradient",

@@ -49,10 +49,16 @@ def as_batch(x, n_in, keep_float32=False):
 
 
 def as_labels(t, n_samples, n_out, single=False):
-    """Class indices (int64, shape (B,)) from one-hot rows or class indices."""
+    """Class indices (int64, shape (B,)) from one-hot rows or class indices.
+
+    Class indices may also come as a (B, 1) column, as the book's
+    ``SoftmaxWithLoss`` takes them (``ch07/gradient_check.py``).
+    """
     t = _real_array(t, "t")
     if single and t.ndim in (0, 1) and (t.ndim == 0 or t.shape[0] == n_out):
         t = t.reshape(1, -1) if t.ndim == 1 else t.reshape(1)
+    if t.ndim == 2 and t.shape == (n_samples, 1) and n_out > 1:
+        t = t.reshape(n_samples)
     if t.ndim == 2:
         if t.shape != (n_samples, n_out):
             raise ValueError(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastnum import functions as F
-from tests import naive
+from references import naive
 
 
 @pytest.mark.parametrize("fast, reference", naive.FUNCTION_PAIRS, ids=lambda f: getattr(f, "__name__", ""))

@@ -5,7 +5,7 @@ import pytest
 
 import fastnum
 from fastnum import numerical_diff, numerical_gradient, numerical_gradient_2d
-from tests import naive
+from references import naive
 
 
 def function_1(x):

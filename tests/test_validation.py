@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastnum import TwoLayerNet
-from tests import naive
+from references import naive
 
 CALLS = ["loss", "accuracy", "numerical_gradient", "gradient"]
 

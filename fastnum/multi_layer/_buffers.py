@@ -1,0 +1,70 @@
+"""What both multi-layer gradient drivers build: flat parameters, the task order, the last layer's caches."""
+
+import numpy as np
+
+from .._numgrad_incremental import ForwardCache, Gradients
+from ._numgrad_per_sample import Layers
+
+
+def pack_layers(weights, biases):
+    """``Layers`` from the per-layer weight (n_in, n_out) and bias arrays (copied into two flat arrays)."""
+    sizes = np.array([weights[0].shape[0]] + [W.shape[1] for W in weights], dtype=np.int64)
+    w_sizes = [W.size for W in weights]
+    b_sizes = [b.size for b in biases]
+    return Layers(
+        sizes=sizes,
+        W=np.concatenate([W.ravel() for W in weights]),
+        w_off=np.concatenate([[0], np.cumsum(w_sizes)[:-1]]).astype(np.int64),
+        b=np.concatenate(biases),
+        b_off=np.concatenate([[0], np.cumsum(b_sizes)[:-1]]).astype(np.int64),
+    )
+
+
+def interleaved_tasks(sizes):
+    """(task_layer, task_unit): every hidden unit of every layer and every row of the last layer
+    (plus its bias row), dealt round-robin across the layers.
+
+    The parallel loop gives each thread a contiguous share of the tasks; dealt
+    this way each share holds about the same mix of cheap and costly tasks.
+    """
+    n_hidden_layers = len(sizes) - 2
+    per_layer = [[(k, j) for j in range(sizes[k + 1])] for k in range(n_hidden_layers)]
+    per_layer.append([(n_hidden_layers, j) for j in range(sizes[n_hidden_layers] + 1)])
+    order = []
+    for r in range(max(len(tasks) for tasks in per_layer)):
+        order += [tasks[r] for tasks in per_layer if r < len(tasks)]
+    layer, unit = zip(*order)
+    return np.array(layer, dtype=np.int64), np.array(unit, dtype=np.int64)
+
+
+def top_forward_cache(n_samples, n_top, n_out):
+    """A ``ForwardCache`` for the last hidden layer and the logits (the last layer's perturbations)."""
+    return ForwardCache(
+        a1=np.empty((n_samples, n_top)), z1=np.empty((n_samples, n_top)), a2=np.empty((n_samples, n_out)),
+        exp_minus_a1=np.empty((n_samples, n_top)), exps=np.empty((n_samples, n_out)),
+        row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
+        logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
+        sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),
+        z1_T=np.empty((n_top + 1, n_samples)),
+    )
+
+
+def top_gradients(n_top, n_out):
+    """``Gradients`` whose W2, b2 receive the last layer's gradient (W1_T, b1 unused)."""
+    return Gradients(W1_T=np.empty((0, 0)), b1=np.empty(0), W2=np.empty((n_top, n_out)), b2=np.empty(n_out))
+
+
+def transposed_weight_offsets(sizes):
+    """Offsets of each hidden layer's transposed weight gradient in one flat array, and its length."""
+    n_hidden_layers = len(sizes) - 2
+    block = [int(sizes[k]) * int(sizes[k + 1]) for k in range(n_hidden_layers)]
+    return np.concatenate([[0], np.cumsum(block)[:-1]]).astype(np.int64), int(sum(block))
+
+
+def unpack_hidden_weights(W_T, W_T_off, sizes):
+    """Each hidden layer's weight gradient (n_in, n_out) from the flat transposed one."""
+    out = []
+    for k in range(len(sizes) - 2):
+        n_in, n_out = int(sizes[k]), int(sizes[k + 1])
+        out.append(W_T[W_T_off[k]:W_T_off[k] + n_in * n_out].reshape(n_out, n_in).T.copy())
+    return out

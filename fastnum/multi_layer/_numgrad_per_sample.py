@@ -1,0 +1,487 @@
+"""The incremental numerical gradient of a fully connected network without batch norm.
+
+``MultiLayerNet`` and ``MultiLayerNetExtend`` without batch norm (dropout
+allowed, its masks fixed for the call): K hidden layers, then the logits.
+Without batch norm every sample's loss depends on that sample only, so, as in
+the two-layer kernels (``fastnum/_numgrad_incremental.py``, whose per-sample
+functions this module reuses), each perturbation is evaluated sample by
+sample, and only in the samples it moves:
+
+* ``W_k[i, j]`` (hidden layer k) moves the pre-activation ``A[k, b, j]`` by
+  ``+-h * input[b, i]``, only where that input is nonzero and unit j is not
+  dropped; the perturbed loss of sample b depends on (b, j, input value)
+  only, so it is computed once per *distinct* input value of the sample and
+  added to every input holding that value. ``b_k[j]`` is an input of value 1.
+* The change ``dz`` of unit j's output reaches the logits through the layers
+  above. Above the last hidden layer that is ``dz * W_K[j]``. Deeper down,
+  with ReLU, the layers above are linear in ``dz`` as long as no ReLU above
+  changes side (and the dropout masks are fixed): then, exactly in real
+  numbers, the perturbed logits are ``logits + dz * G[k, b, j]`` with
+  ``G[k, b] = W_{k+1} diag(m_{k+1}[b]) ... W_K`` (``m``: 1 where a unit is
+  kept and its pre-activation positive). ``prepare_kernel`` computes G and
+  proves, per (sample, unit), that no ReLU above can change side: with
+  ``dz_max = h * max |input value|``, each pre-activation above moves by at
+  most ``dz_max * |P[j, i]|`` (P the same product up to that layer), which
+  must stay below ``|A[k', b, i]| (1 - 2**-40)``; the margin is far above the
+  rounding of the cached values. Where the proof fails (or with sigmoid
+  below the last hidden layer), ``_perturbed_target_probability``
+  recomputes the layers above for that sample from the cached activations:
+  the general path.
+* The last layer moves one logit (``_output_row_gradient``, unchanged).
+
+From the perturbed logits each perturbed loss is the book's softmax and
+``-log(y_t + 1e-7)``, with the same exact small-step evaluation as the
+two-layer kernels. The weight decay term ``0.5 lambda sum W**2`` of the loss
+changes by ``0.5 lambda ((w + h)**2 - (w - h)**2)`` when ``w`` moves: that
+difference is added to each weight's entry.
+
+Two parallel regions per gradient, as for the two-layer net:
+``prepare_kernel`` (per sample) and ``perturb_kernel`` (per hidden unit of
+every layer and per row of the last layer, interleaved). Each task owns its
+entries and sums over samples in order: bitwise the same for any thread count.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._forward import hidden_activation, nonzero_pixels
+from .._numgrad_incremental import (
+    N_SCRATCH_ROWS,
+    SIGMOID_PAIR_LIMIT,
+    _distinct_values_of_sample,
+    _output_row_gradient,
+    _sample_caches,
+    _sample_loss_differences,
+    _sample_loss_differences_small_steps,
+)
+from .._vecmath import SMALL_EXP_GUARD, exp, log
+
+CROSSING_MARGIN = 1.0 - 2.0**-40
+"""A ReLU above the perturbed unit counts as fixed only while its input's largest move stays
+below ``|pre-activation| * CROSSING_MARGIN``."""
+
+
+class Layers(NamedTuple):
+    """The parameters of the affine layers, flat: layer l maps ``sizes[l]`` to ``sizes[l + 1]`` units."""
+
+    sizes: np.ndarray
+    """(K + 2,) int64: input, hidden layers, output."""
+    W: np.ndarray
+    """All weights, each layer's (sizes[l], sizes[l + 1]) block row-major from ``w_off[l]``."""
+    w_off: np.ndarray
+    b: np.ndarray
+    """All biases, layer l's from ``b_off[l]``."""
+    b_off: np.ndarray
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def weights(layers, layer):
+    """The weights of affine layer ``layer`` as a (sizes[layer], sizes[layer + 1]) view."""
+    n_in = layers.sizes[layer]
+    n_out = layers.sizes[layer + 1]
+    start = layers.w_off[layer]
+    return layers.W[start:start + n_in * n_out].reshape((n_in, n_out))
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def bias(layers, layer):
+    """The bias of affine layer ``layer`` as a (sizes[layer + 1],) view."""
+    start = layers.b_off[layer]
+    return layers.b[start:start + layers.sizes[layer + 1]]
+
+
+class HiddenCache(NamedTuple):
+    """Per hidden layer k, per sample b (rows padded to the widest layer)."""
+
+    A: np.ndarray
+    """(K, B, N) pre-activations."""
+    Z: np.ndarray
+    """(K, B, N) outputs: activation times the dropout mask."""
+    keep: np.ndarray
+    """(K, B, N) dropout masks (1.0 kept, 0.0 dropped; all ones without dropout)."""
+    G: np.ndarray
+    """(K - 1, B, N, O) sensitivities of the logits to a unit's output (ReLU networks)."""
+    linear_above: np.ndarray
+    """(K, B, N) bool: the layers above unit j are proven linear for sample b."""
+    top_nonzero: np.ndarray
+    """(B, N) int64 scratch: the nonzero outputs of the last hidden layer."""
+
+
+class DeepDistinctValues(NamedTuple):
+    """``_numgrad_incremental.DistinctValues`` with a leading axis: the inputs of each hidden layer."""
+
+    values: np.ndarray
+    n_values: np.ndarray
+    nonzero_idx: np.ndarray
+    n_nonzero: np.ndarray
+    codes: np.ndarray
+    one_code: np.ndarray
+    exp_minus_step: np.ndarray
+    exp_plus_step: np.ndarray
+    max_abs_value: np.ndarray
+    tables: np.ndarray
+    used_slots: np.ndarray
+
+
+class DeepGradients(NamedTuple):
+    """Where the kernel writes: hidden layers' weights transposed (a unit owns a row), flat."""
+
+    W_T: np.ndarray
+    """Hidden layer k's (sizes[k + 1], sizes[k]) transposed gradient from ``W_T_off[k]``."""
+    W_T_off: np.ndarray
+    b: np.ndarray
+    """Hidden layer k's bias gradient from ``Layers.b_off[k]``."""
+
+
+@njit(**NJIT_OPTIONS)
+def _affine_row(in_row, nonzero_idx, n_nonzero, W, bias_row, out):
+    """``out = in_row @ W + bias_row`` over the listed nonzero inputs, in input order."""
+    n_out = out.shape[0]
+    for j in range(n_out):
+        out[j] = 0.0
+    p = 0
+    # four inputs per pass (as ``_forward.forward_row_sparse``): the same sum, in order
+    while p + 4 <= n_nonzero:
+        i0 = nonzero_idx[p]
+        i1 = nonzero_idx[p + 1]
+        i2 = nonzero_idx[p + 2]
+        i3 = nonzero_idx[p + 3]
+        x0 = in_row[i0]
+        x1 = in_row[i1]
+        x2 = in_row[i2]
+        x3 = in_row[i3]
+        w0 = W[i0]
+        w1 = W[i1]
+        w2 = W[i2]
+        w3 = W[i3]
+        for j in range(n_out):
+            acc = out[j]
+            acc += x0 * w0[j]
+            acc += x1 * w1[j]
+            acc += x2 * w2[j]
+            acc += x3 * w3[j]
+            out[j] = acc
+        p += 4
+    while p < n_nonzero:
+        i = nonzero_idx[p]
+        xv = in_row[i]
+        for j in range(n_out):
+            out[j] += xv * W[i, j]
+        p += 1
+    for j in range(n_out):
+        out[j] += bias_row[j]
+
+
+@njit(**NJIT_OPTIONS)
+def _hidden_layer_of_sample(k, b, in_row, layers, relu, h, hc, dv):
+    """Hidden layer k of sample b: the distinct values of its input, then A, Z."""
+    n_out = layers.sizes[k + 1]
+    n_nonzero, n_values, one_code, max_abs_value = _distinct_values_of_sample(
+        in_row, h, dv.values[k, b], dv.nonzero_idx[k, b], dv.codes[k, b], dv.exp_minus_step[k, b],
+        dv.exp_plus_step[k, b], dv.tables[k, b], dv.used_slots[k, b],
+    )
+    dv.n_nonzero[k, b] = n_nonzero
+    dv.n_values[k, b] = n_values
+    dv.one_code[k, b] = one_code
+    dv.max_abs_value[k, b] = max_abs_value
+    a_row = hc.A[k, b, :n_out]
+    _affine_row(in_row, dv.nonzero_idx[k, b], n_nonzero, weights(layers, k), bias(layers, k), a_row)
+    keep = hc.keep[k, b]
+    z_row = hc.Z[k, b]
+    for j in range(n_out):
+        z_row[j] = hidden_activation(a_row[j], relu) * keep[j]
+
+
+@njit(**NJIT_OPTIONS)
+def _sensitivities_of_sample(b, layers, h, hc, dv, p, q):
+    """``G[k, b]`` for k < K - 1 and the proof that the layers above each unit stay linear (ReLU).
+
+    ``p`` and ``q`` are scratch rows of the widest layer.
+    """
+    n_hidden_layers = layers.sizes.shape[0] - 2
+    top = n_hidden_layers - 1
+    n_classes = layers.sizes[top + 2]
+    W_last = weights(layers, top + 1)
+    for k in range(top - 1, -1, -1):
+        n_units = layers.sizes[k + 1]
+        n_next = layers.sizes[k + 2]
+        W_next = weights(layers, k + 1)
+        A_next = hc.A[k + 1, b]
+        keep_next = hc.keep[k + 1, b]
+        for j in range(n_units):
+            g = hc.G[k, b, j]
+            for c in range(n_classes):
+                g[c] = 0.0
+            for i in range(n_next):
+                if keep_next[i] != 0.0 and A_next[i] > 0.0:
+                    w = W_next[j, i]
+                    upper = W_last[i] if k + 1 == top else hc.G[k + 1, b, i]
+                    for c in range(n_classes):
+                        g[c] += w * upper[c]
+        # the proof, one unit at a time: P's row j layer by layer
+        dz_max = h * dv.max_abs_value[k, b]
+        for j in range(n_units):
+            linear = True
+            for i in range(n_next):
+                p[i] = W_next[j, i]
+            n_p = n_next
+            for layer in range(k + 1, top + 1):
+                A_row = hc.A[layer, b]
+                keep_row = hc.keep[layer, b]
+                for i in range(n_p):
+                    if keep_row[i] != 0.0 and p[i] != 0.0 and \
+                            dz_max * abs(p[i]) >= abs(A_row[i]) * CROSSING_MARGIN:
+                        linear = False
+                if not linear or layer == top:
+                    break
+                W_up = weights(layers, layer + 1)
+                n_q = layers.sizes[layer + 2]
+                for c in range(n_q):
+                    q[c] = 0.0
+                for i in range(n_p):
+                    if keep_row[i] != 0.0 and A_row[i] > 0.0:
+                        pi = p[i]
+                        for c in range(n_q):
+                            q[c] += pi * W_up[i, c]
+                for c in range(n_q):
+                    p[c] = q[c]
+                n_p = n_q
+            hc.linear_above[k, b, j] = linear
+    for j in range(layers.sizes[top + 1]):
+        hc.linear_above[top, b, j] = True
+
+
+@njit(**NJIT_OPTIONS)
+def _logits_of_sample(b, t_b, layers, hc, top):
+    """Sample b's logits from its last hidden layer, and the last layer's caches in ``top``.
+
+    (A function of its own: numba's parallel loops can drop writes made
+    directly in their body through a NamedTuple's arrays.)
+    """
+    last = layers.sizes.shape[0] - 3
+    n_top = layers.sizes[last + 1]
+    z_top = hc.Z[last, b, :n_top]
+    n_nonzero = nonzero_pixels(z_top, hc.top_nonzero[b])
+    _affine_row(z_top, hc.top_nonzero[b], n_nonzero, weights(layers, last + 1), bias(layers, last + 1), top.a2[b])
+    for j in range(n_top):
+        top.a1[b, j] = hc.A[last, b, j]
+        top.z1[b, j] = z_top[j]
+    _sample_caches(b, t_b, top)
+
+
+@njit(**PARALLEL_NJIT_OPTIONS)
+def prepare_kernel(x, t, layers, relu, h, hc, dv, top, scratch):
+    """Per sample, in parallel: the forward pass, each hidden layer's distinct input values, the caches
+    of the last layer (``top``, a ``ForwardCache``) and, with ReLU, the sensitivities."""
+    n_hidden_layers = layers.sizes.shape[0] - 2
+    for b in prange(x.shape[0]):
+        _hidden_layer_of_sample(0, b, x[b], layers, relu, h, hc, dv)
+        for k in range(1, n_hidden_layers):
+            _hidden_layer_of_sample(k, b, hc.Z[k - 1, b, :layers.sizes[k]], layers, relu, h, hc, dv)
+        _logits_of_sample(b, t[b], layers, hc, top)
+        if relu and n_hidden_layers > 1:
+            _sensitivities_of_sample(b, layers, h, hc, dv, scratch[b, 0], scratch[b, 1])
+
+
+@njit(**NJIT_OPTIONS)
+def _perturbed_target_probability(k, j, b, dz, target, layers, relu, hc, top, cur, nxt):
+    """Sample b's softmax probability of its label when unit j of hidden layer k (k < K - 1) outputs
+    ``dz`` more: the layers above recomputed from the cached pre-activations (the general path)."""
+    n_hidden_layers = layers.sizes.shape[0] - 2
+    n_next = layers.sizes[k + 2]
+    W_next = weights(layers, k + 1)
+    A_next = hc.A[k + 1, b]
+    keep_next = hc.keep[k + 1, b]
+    for i in range(n_next):
+        cur[i] = hidden_activation(A_next[i] + dz * W_next[j, i], relu) * keep_next[i]
+    n_cur = n_next
+    for layer in range(k + 2, n_hidden_layers + 1):
+        W = weights(layers, layer)
+        bias_row = bias(layers, layer)
+        n_up = layers.sizes[layer + 1]
+        for c in range(n_up):
+            nxt[c] = 0.0
+        for i in range(n_cur):
+            zi = cur[i]
+            if zi != 0.0:
+                for c in range(n_up):
+                    nxt[c] += zi * W[i, c]
+        if layer == n_hidden_layers:  # the logits
+            row_max = nxt[0] + bias_row[0]
+            for c in range(n_up):
+                nxt[c] += bias_row[c]
+                row_max = max(row_max, nxt[c])
+            total = 0.0
+            for c in range(n_up):
+                total += exp(nxt[c] - row_max)
+            return exp(nxt[target] - row_max) / total
+        keep = hc.keep[layer, b]
+        for c in range(n_up):
+            cur[c] = hidden_activation(nxt[c] + bias_row[c], relu) * keep[c]
+        n_cur = n_up
+    return 0.0  # not reached: the loop ends at the logits
+
+
+@njit(**NJIT_OPTIONS)
+def _sample_loss_differences_general(k, j, b, values, nv, a, z, target, layers, relu, h, hc, top, cur, nxt,
+                                     loss_diff):
+    """``l_b(p+h) - l_b(p-h)`` for each distinct input value, through the recomputed layers above."""
+    for v in range(nv):
+        d = h * values[v]
+        y_plus = _perturbed_target_probability(k, j, b, hidden_activation(a + d, relu) - z, target, layers,
+                                               relu, hc, top, cur, nxt)
+        y_minus = _perturbed_target_probability(k, j, b, hidden_activation(a - d, relu) - z, target, layers,
+                                                relu, hc, top, cur, nxt)
+        loss_diff[v] = -log((y_plus + LOG_EPS) / (y_minus + LOG_EPS))
+
+
+@njit(**NJIT_OPTIONS)
+def _add_weight_decay(weight_values, h, weight_decay_lambda, to_gradient_of_loss, grad_row):
+    """Add the weight decay term's central difference: ``0.5 lambda ((w + h)**2 - (w - h)**2) / (2h)``."""
+    if weight_decay_lambda != 0.0:
+        for i in range(grad_row.shape[0]):
+            w = weight_values[i]
+            grad_row[i] += 0.5 * weight_decay_lambda * ((w + h) * (w + h) - (w - h) * (w - h)) * to_gradient_of_loss
+
+
+@njit(**NJIT_OPTIONS)
+def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv, top, scratch, deep_scratch,
+                          grads):
+    """Column j of hidden layer k's weight gradient and ``b_k[j]``'s: the perturbations of unit j."""
+    n_hidden_layers = layers.sizes.shape[0] - 2
+    last = n_hidden_layers - 1
+    n_in = layers.sizes[k]
+    n_samples = hc.A.shape[1]
+    to_gradient = 1.0 / n_samples / (2.0 * h)
+    slope = 1.0 if relu else 0.25
+    loss_diff = scratch[N_SCRATCH_ROWS - 1]
+    start = grads.W_T_off[k] + j * n_in
+    grad_row = grads.W_T[start:start + n_in]
+    grad_row[:] = 0.0
+    grad_bias = 0.0
+    W_last = weights(layers, last + 1)
+    for b in range(n_samples):
+        if hc.keep[k, b, j] == 0.0:
+            continue  # a dropped unit: no perturbation of it changes anything
+        a = hc.A[k, b, j]
+        step_max = h * dv.max_abs_value[k, b]
+        if relu and a <= 0.0 and a + step_max <= 0.0:
+            continue  # the ReLU stays at 0 for every perturbation
+        z = hidden_activation(a, relu)
+        values = dv.values[k, b]
+        nv = dv.n_values[k, b]
+        if k == last or hc.linear_above[k, b, j]:
+            w_row = W_last[j] if k == last else hc.G[k, b, j]
+            max_abs_w = 0.0
+            for c in range(w_row.shape[0]):
+                max_abs_w = max(max_abs_w, abs(w_row[c]))
+            exp_minus_a = top.exp_minus_a1[b, j] if k == last else 1.0
+            small = slope * step_max * max_abs_w <= SMALL_EXP_GUARD
+            if small and (relu or exp_minus_a <= SIGMOID_PAIR_LIMIT):
+                _sample_loss_differences_small_steps(
+                    values, nv, dv.exp_minus_step[k, b], dv.exp_plus_step[k, b], a, z, exp_minus_a,
+                    top.exps[b], t[b], w_row, h, relu, loss_diff,
+                )
+            else:
+                _sample_loss_differences(values, nv, a, z, top.a2[b], t[b], w_row, h, relu, scratch, loss_diff)
+        else:
+            _sample_loss_differences_general(k, j, b, values, nv, a, z, t[b], layers, relu, h, hc, top,
+                                             deep_scratch[0], deep_scratch[1], loss_diff)
+        codes = dv.codes[k, b]
+        nonzero_idx = dv.nonzero_idx[k, b]
+        for p in range(dv.n_nonzero[k, b]):
+            grad_row[nonzero_idx[p]] += loss_diff[codes[p]]
+        grad_bias += loss_diff[dv.one_code[k, b]]
+    for i in range(n_in):
+        grad_row[i] *= to_gradient
+    W = weights(layers, k)
+    _add_weight_decay(W[:, j], h, weight_decay_lambda, 1.0 / (2.0 * h), grad_row)
+    grads.b[layers.b_off[k] + j] = grad_bias * to_gradient
+
+
+@njit(**PARALLEL_NJIT_OPTIONS)
+def perturb_kernel(t, layers, relu, h, weight_decay_lambda, hc, dv, top, task_layer, task_unit, hidden_scratch,
+                   deep_scratch, output_scratch, grads, top_grads):
+    """Every gradient entry from the caches, in one parallel pass over tasks.
+
+    Task ``n`` is unit ``task_unit[n]`` of hidden layer ``task_layer[n]``, or,
+    when that layer is K, row ``task_unit[n]`` of the last layer's weights
+    (the bias when it equals the last hidden layer's width). The caller
+    interleaves the layers so that the equal contiguous shares the threads
+    get hold about equal work.
+    """
+    n_hidden_layers = layers.sizes.shape[0] - 2
+    n_top = layers.sizes[n_hidden_layers]
+    W_last = weights(layers, n_hidden_layers)
+    for task in prange(task_layer.shape[0]):
+        k = task_layer[task]
+        j = task_unit[task]
+        if k < n_hidden_layers:
+            slot = hc.A.shape[2] * k + j
+            _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv, top,
+                                  hidden_scratch[slot], deep_scratch[slot], grads)
+        else:
+            _output_row_gradient(j, t, h, top, output_scratch[j], top_grads)
+            if j < n_top:
+                _add_weight_decay(W_last[j], h, weight_decay_lambda, 1.0 / (2.0 * h), top_grads.W2[j])
+
+
+# -- the driver: buffers for one batch size, both kernels in order ---------------------------------
+
+
+class PerSampleGradient:
+    """The buffers of one network shape and batch size, and the calls of one gradient.
+
+    ``keep`` (K, B, N) is filled by the caller before ``calls`` runs: ones, or
+    the dropout masks of this gradient.
+    """
+
+    def __init__(self, sizes, n_samples):
+        from .._numgrad_incremental import hash_table_size, padded_width
+        from ._buffers import interleaved_tasks, top_forward_cache, top_gradients, transposed_weight_offsets
+
+        self.sizes = tuple(int(s) for s in sizes)
+        n_hidden_layers = len(sizes) - 2
+        widest = max(self.sizes[1:-1])
+        widest_in = max(self.sizes[:-2])
+        n_out = self.sizes[-1]
+        width = padded_width(widest_in)
+        shape = (n_hidden_layers, n_samples)
+        self.hidden = HiddenCache(
+            A=np.zeros(shape + (widest,)), Z=np.zeros(shape + (widest,)), keep=np.ones(shape + (widest,)),
+            G=np.zeros((max(n_hidden_layers - 1, 0), n_samples, widest, n_out)),
+            linear_above=np.zeros(shape + (widest,), dtype=np.bool_),
+            top_nonzero=np.empty((n_samples, widest), dtype=np.int64),
+        )
+        self.keep = self.hidden.keep
+        self.distinct = DeepDistinctValues(
+            values=np.zeros(shape + (width,)), n_values=np.zeros(shape, dtype=np.int64),
+            nonzero_idx=np.zeros(shape + (widest_in,), dtype=np.int64), n_nonzero=np.zeros(shape, dtype=np.int64),
+            codes=np.zeros(shape + (widest_in,), dtype=np.int64), one_code=np.zeros(shape, dtype=np.int64),
+            exp_minus_step=np.zeros(shape + (width,)), exp_plus_step=np.zeros(shape + (width,)),
+            max_abs_value=np.zeros(shape), tables=np.full(shape + (hash_table_size(widest_in),), -1, dtype=np.int64),
+            used_slots=np.zeros(shape + (width,), dtype=np.int64),
+        )
+        self.top = top_forward_cache(n_samples, self.sizes[-2], n_out)
+        self.prepare_scratch = np.empty((n_samples, 2, max(widest, n_out)))
+        self.task_layer, self.task_unit = interleaved_tasks(self.sizes)
+        slots = n_hidden_layers * widest
+        self.hidden_scratch = np.empty((slots, N_SCRATCH_ROWS, width))
+        self.deep_scratch = np.empty((slots, 2, max(widest, n_out)))
+        self.output_scratch = np.empty((self.sizes[-2] + 1, n_samples))
+        W_T_off, total = transposed_weight_offsets(self.sizes)
+        self.grads = DeepGradients(W_T=np.empty(total), W_T_off=W_T_off, b=np.empty(sum(self.sizes[1:-1])))
+        self.top_grads = top_gradients(self.sizes[-2], n_out)
+
+    def calls(self, x, labels, layers, relu, h, weight_decay_lambda):
+        """(kernel, arguments) of the two parallel regions of one gradient."""
+        return [
+            (prepare_kernel, (x, labels, layers, relu, h, self.hidden, self.distinct, self.top,
+                              self.prepare_scratch)),
+            (perturb_kernel, (labels, layers, relu, h, weight_decay_lambda, self.hidden, self.distinct, self.top,
+                              self.task_layer, self.task_unit, self.hidden_scratch, self.deep_scratch,
+                              self.output_scratch, self.grads, self.top_grads)),
+        ]

@@ -1,0 +1,335 @@
+"""``MultiLayerNet`` and ``MultiLayerNetExtend``: the book's fully connected networks, with a
+compiled exact numerical gradient behind them.
+
+The facades validate, draw what the book draws from ``np.random`` and
+dispatch: ``predict``/``loss``/``gradient`` to the numpy passes
+(``_passes.py``), ``numerical_gradient`` to the per-sample kernels
+(``_numgrad_per_sample.py``) or, with batch norm, to the batch kernels
+(``_numgrad_batchnorm.py``).
+"""
+
+import numpy as np
+
+from .._config import H
+from .._validate import _real_array, as_batch, as_labels
+from ..progress import first_call_notice
+from ._buffers import pack_layers, unpack_hidden_weights
+from ._numgrad_batchnorm import BatchNormGradient
+from ._numgrad_per_sample import PerSampleGradient
+from ._passes import BN_MOMENTUM, Architecture, backward, cross_entropy, draw_dropout_masks, forward, weight_decay
+
+ACTIVATIONS = ("relu", "sigmoid")
+INIT_NAMES = {"relu": "he", "he": "he", "sigmoid": "xavier", "xavier": "xavier"}
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _finite_number(value, name, minimum=None, below=None):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    if below is not None and value >= below:
+        raise ValueError(f"{name} must be below {below}, got {value!r}")
+    return float(value)
+
+
+class MultiLayerNetExtend:
+    """The book's ``MultiLayerNetExtend`` (``common/multi_layer_net_extend.py``).
+
+    Affine, [batch norm], activation, [dropout] per hidden layer, then affine
+    and softmax with cross-entropy; weight decay in the loss.
+
+    Parameters
+    ----------
+    input_size, output_size : int
+    hidden_size_list : list of int
+        Units of each hidden layer (e.g. ``[100, 100, 100]``).
+    activation : {"relu", "sigmoid"}, default "relu"
+    weight_init_std : float or {"relu", "he", "sigmoid", "xavier"}, default "relu"
+        Standard deviation of the initial weights; "relu"/"he" is He's
+        ``sqrt(2 / fan_in)``, "sigmoid"/"xavier" Xavier's ``sqrt(1 / fan_in)``
+        (either case). The weights are drawn with ``np.random.randn`` layer
+        by layer, as the book, so a seed gives the book's weights.
+    weight_decay_lambda : float, default 0
+        ``0.5 * lambda * sum(W**2)`` over every weight matrix joins the loss.
+    use_dropout : bool, default False
+    dropout_ration : float, default 0.5
+        The fraction dropped (the book's spelling).
+    use_batchnorm : bool, default False
+
+    Attributes
+    ----------
+    params : dict
+        ``W1..``, ``b1..`` and with batch norm ``gamma1..``, ``beta1..`` (the
+        book's keys and shapes), float64; yours to update or replace.
+    running_mean, running_var : list of numpy.ndarray or None
+        Batch norm's running statistics per hidden layer (None until the
+        first training-mode pass, as in the book; evaluation mode then uses zeros).
+
+    Notes
+    -----
+    ``numerical_gradient`` differs from the book's in two documented ways,
+    both deliberate:
+
+    * Dropout: the book's draws new masks for each of its 2n loss
+      evaluations, so its "gradient" mixes different networks. fastnum draws
+      the masks once per call, consuming ``np.random`` exactly as one
+      training forward pass (and so ``gradient``) does, and uses them for
+      every perturbation: with the same ``np.random`` state before each
+      call, ``numerical_gradient`` and ``gradient`` see the same masks.
+    * Side effects: the book's 2n training-mode evaluations update the batch
+      norm running statistics 2n times. fastnum leaves ``params`` bitwise
+      unchanged and updates the running statistics once, as one training
+      forward pass would.
+    """
+
+    def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
+                 weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False):
+        self._configure(input_size, hidden_size_list, output_size, activation, weight_init_std,
+                        weight_decay_lambda, use_dropout, dropout_ration, use_batchnorm)
+
+    def _configure(self, input_size, hidden_size_list, output_size, activation, weight_init_std,
+                   weight_decay_lambda, use_dropout, dropout_ration, use_batchnorm):
+        self.input_size = _positive_int(input_size, "input_size")
+        self.output_size = _positive_int(output_size, "output_size")
+        if isinstance(hidden_size_list, (int, np.integer)) or not hasattr(hidden_size_list, "__len__"):
+            raise ValueError(f"hidden_size_list must be a list of layer sizes, e.g. [100, 100], "
+                             f"got {hidden_size_list!r}")
+        if len(hidden_size_list) == 0:
+            raise ValueError("hidden_size_list is empty: fastnum's networks need at least one hidden layer")
+        self.hidden_size_list = [_positive_int(s, "every size in hidden_size_list") for s in hidden_size_list]
+        self.hidden_layer_num = len(self.hidden_size_list)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
+        init_name = INIT_NAMES.get(str(weight_init_std).lower())
+        if init_name is None:
+            _finite_number(weight_init_std, "weight_init_std (a number, or 'relu', 'he', 'sigmoid', 'xavier')")
+        self.weight_decay_lambda = _finite_number(weight_decay_lambda, "weight_decay_lambda", minimum=0)
+        self.use_dropout = bool(use_dropout)
+        self.dropout_ration = _finite_number(dropout_ration, "dropout_ration", minimum=0, below=1)
+        self.use_batchnorm = bool(use_batchnorm)
+        self.params = {}
+        sizes = [self.input_size] + self.hidden_size_list + [self.output_size]
+        for idx in range(1, len(sizes)):
+            scale = weight_init_std
+            if init_name == "he":
+                scale = np.sqrt(2.0 / sizes[idx - 1])
+            elif init_name == "xavier":
+                scale = np.sqrt(1.0 / sizes[idx - 1])
+            self.params[f"W{idx}"] = scale * np.random.randn(sizes[idx - 1], sizes[idx])
+            self.params[f"b{idx}"] = np.zeros(sizes[idx])
+        if self.use_batchnorm:
+            for idx in range(1, self.hidden_layer_num + 1):
+                self.params[f"gamma{idx}"] = np.ones(sizes[idx])
+                self.params[f"beta{idx}"] = np.zeros(sizes[idx])
+        self.running_mean = [None] * self.hidden_layer_num
+        self.running_var = [None] * self.hidden_layer_num
+        self._drivers = {}
+
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def _sizes(self):
+        return [self.input_size] + self.hidden_size_list + [self.output_size]
+
+    @property
+    def _arch(self):
+        return Architecture(
+            n_hidden_layers=self.hidden_layer_num, relu=self.activation == "relu", use_batchnorm=self.use_batchnorm,
+            dropout_ratio=self.dropout_ration if self.use_dropout else None,
+            weight_decay_lambda=self.weight_decay_lambda,
+        )
+
+    def _param_names(self):
+        """The book's key order of ``numerical_gradient`` and ``gradient``."""
+        names = []
+        for idx in range(1, self.hidden_layer_num + 2):
+            names += [f"W{idx}", f"b{idx}"]
+            if self.use_batchnorm and idx <= self.hidden_layer_num:
+                names += [f"gamma{idx}", f"beta{idx}"]
+        return names
+
+    def _params(self):
+        """(W, b, gamma, beta) lists, checked: every key, shape, real and finite; float64 C-ordered."""
+        sizes = self._sizes
+        expected = {}
+        for idx in range(1, len(sizes)):
+            expected[f"W{idx}"] = (sizes[idx - 1], sizes[idx])
+            expected[f"b{idx}"] = (sizes[idx],)
+            if self.use_batchnorm and idx < len(sizes) - 1:
+                expected[f"gamma{idx}"] = (sizes[idx],)
+                expected[f"beta{idx}"] = (sizes[idx],)
+        arrays = {}
+        for name, shape in expected.items():
+            if name not in self.params:
+                raise KeyError(f"params has no {name!r}; this network needs {', '.join(expected)}")
+            array = _real_array(self.params[name], f"params[{name!r}]")
+            if array.shape != shape:
+                raise ValueError(f"params[{name!r}] has shape {array.shape}, expected {shape}")
+            array = np.ascontiguousarray(array, dtype=np.float64)
+            if not np.isfinite(array).all():
+                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+                raise ValueError(f"params[{name!r}] contains NaN or inf (first at index {bad})")
+            arrays[name] = array
+        n = len(sizes) - 1
+        W = [arrays[f"W{i}"] for i in range(1, n + 1)]
+        b = [arrays[f"b{i}"] for i in range(1, n + 1)]
+        gamma = [arrays[f"gamma{i}"] for i in range(1, n)] if self.use_batchnorm else []
+        beta = [arrays[f"beta{i}"] for i in range(1, n)] if self.use_batchnorm else []
+        return W, b, gamma, beta
+
+    def _inputs(self, x, t=None):
+        x = _real_array(x, "x")
+        if x.ndim > 2:  # the book's Affine flattens each sample (e.g. (B, 1, 28, 28) images)
+            x = x.reshape(x.shape[0], -1)
+        x, single = as_batch(x, self.input_size)
+        labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
+        return x, labels, single
+
+    def _running(self):
+        return [(np.zeros(n) if m is None else m, np.zeros(n) if v is None else v)
+                for n, m, v in zip(self.hidden_size_list, self.running_mean, self.running_var)]
+
+    def _update_running(self, stats):
+        """The book's ``running = 0.9 running + 0.1 batch`` after one training pass."""
+        for k, (mean, var) in enumerate(stats):
+            old_mean, old_var = self._running()[k]
+            self.running_mean[k] = BN_MOMENTUM * old_mean + (1 - BN_MOMENTUM) * mean
+            self.running_var[k] = BN_MOMENTUM * old_var + (1 - BN_MOMENTUM) * var
+
+    def _forward(self, x, train_flg, masks=None):
+        W, b, gamma, beta = self._params()
+        arch = self._arch
+        if train_flg and masks is None:
+            masks = draw_dropout_masks(arch, x.shape[0], self.hidden_size_list)
+        logits, trace, stats = forward(arch, W, b, gamma, beta, x, train_flg, masks, self._running())
+        if train_flg:
+            self._update_running(stats)
+        return logits, trace, masks, W, gamma
+
+    def _driver(self, n_samples):
+        key = (n_samples, self.use_batchnorm)
+        driver = self._drivers.get(key)
+        if driver is None:
+            if len(self._drivers) >= 4:
+                self._drivers.clear()
+            engine = BatchNormGradient if self.use_batchnorm else PerSampleGradient
+            driver = self._drivers[key] = engine(self._sizes, n_samples)
+        return driver
+
+    # -- the book's API ------------------------------------------------------
+
+    def predict(self, x, train_flg=False):
+        """Scores (the last affine layer's output), (B, output_size).
+
+        With ``train_flg`` batch norm uses the batch's statistics (and updates
+        the running ones) and dropout draws masks, as the book's layers do.
+        """
+        x, _, single = self._inputs(x)
+        logits = self._forward(x, bool(train_flg))[0]
+        return logits[0] if single else logits
+
+    def loss(self, x, t, train_flg=False):
+        """The book's loss: softmax cross-entropy (1e-7 in the log) plus the weight decay term."""
+        x, labels, _ = self._inputs(x, t)
+        logits, _, _, W, _ = self._forward(x, bool(train_flg))
+        return float(cross_entropy(logits, labels) + weight_decay(self._arch, W))
+
+    def accuracy(self, x, t):
+        """Fraction of samples whose highest score (evaluation mode) is the label."""
+        x, labels, _ = self._inputs(x, t)
+        predicted = np.argmax(self._forward(x, False)[0], axis=1)
+        return np.sum(predicted == labels) / float(x.shape[0])
+
+    def gradient(self, x, t):
+        """Gradient of the training-mode loss by backpropagation (the book's ``gradient``)."""
+        x, labels, _ = self._inputs(x, t)
+        logits, trace, masks, W, gamma = self._forward(x, True)
+        dW, db, dgamma, dbeta = backward(self._arch, W, gamma, logits, labels, trace, masks)
+        return self._as_grads(dW, db, dgamma, dbeta)
+
+    def _as_grads(self, dW, db, dgamma, dbeta):
+        grads = {}
+        for idx in range(1, self.hidden_layer_num + 2):
+            grads[f"W{idx}"] = dW[idx - 1]
+            grads[f"b{idx}"] = db[idx - 1]
+            if self.use_batchnorm and idx <= self.hidden_layer_num:
+                grads[f"gamma{idx}"] = dgamma[idx - 1]
+                grads[f"beta{idx}"] = dbeta[idx - 1]
+        return grads
+
+    def numerical_gradient(self, x, t):
+        """Central-difference gradient (h = 1e-4) of the training-mode loss, every parameter.
+
+        Every entry is ``(L(p + h) - L(p - h)) / (2h)`` of the book's loss
+        (weight decay included), each perturbed loss evaluated at the
+        perturbed parameters, compiled and parallel. ``params`` are left
+        bitwise unchanged; the batch norm running statistics move as after
+        one training forward pass; dropout masks are drawn once (see the
+        class notes).
+
+        Returns
+        -------
+        dict
+            Keys in the book's order (``W1``, ``b1``, [``gamma1``, ``beta1``,] ``W2``, ...).
+        """
+        x, labels, _ = self._inputs(x, t)
+        W, b, gamma, beta = self._params()
+        arch = self._arch
+        masks = draw_dropout_masks(arch, x.shape[0], self.hidden_size_list)
+        driver = self._driver(x.shape[0])
+        layers = pack_layers(W, b)
+        n_hidden = self.hidden_layer_num
+        with first_call_notice(f"{type(self).__name__}.numerical_gradient"):
+            if self.use_batchnorm:
+                for k, n in enumerate(self.hidden_size_list):
+                    driver.keepT[k, :n] = 1.0 if masks is None else masks[k].T
+                calls = driver.calls(x, labels, layers, np.concatenate(gamma), np.concatenate(beta), arch.relu, H,
+                                     arch.weight_decay_lambda)
+            else:
+                for k, n in enumerate(self.hidden_size_list):
+                    driver.keep[k, :, :n] = 1.0 if masks is None else masks[k]
+                calls = driver.calls(x, labels, layers, arch.relu, H, arch.weight_decay_lambda)
+            for kernel, args in calls:
+                kernel(*args)
+        grads = driver.grads
+        dW = unpack_hidden_weights(grads.W_T, grads.W_T_off, driver.sizes) + [driver.top_grads.W2.copy()]
+        bounds = np.cumsum([0] + self.hidden_size_list)
+        db = [grads.b[bounds[k]:bounds[k + 1]].copy() for k in range(n_hidden)] + [driver.top_grads.b2.copy()]
+        dgamma = dbeta = None
+        if self.use_batchnorm:
+            dgamma = [grads.gamma[bounds[k]:bounds[k + 1]].copy() for k in range(n_hidden)]
+            dbeta = [grads.beta[bounds[k]:bounds[k + 1]].copy() for k in range(n_hidden)]
+            self._update_running([driver.batch_statistics(k) for k in range(n_hidden)])
+        return self._as_grads(dW, db, dgamma, dbeta)
+
+
+class MultiLayerNet(MultiLayerNetExtend):
+    """The book's ``MultiLayerNet`` (``common/multi_layer_net.py``): affine and activation per hidden
+    layer, then affine and softmax with cross-entropy; weight decay in the loss.
+
+    Parameters are those of ``MultiLayerNetExtend`` without dropout and batch
+    norm; so are ``params``, the initialisation and the methods, except that
+    ``predict`` and ``loss`` take no ``train_flg`` (nothing differs between
+    training and evaluation here).
+    """
+
+    def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
+                 weight_decay_lambda=0):
+        self._configure(input_size, hidden_size_list, output_size, activation, weight_init_std,
+                        weight_decay_lambda, False, 0.5, False)
+
+    def predict(self, x):
+        """Scores (the last affine layer's output), (B, output_size)."""
+        return super().predict(x)
+
+    def loss(self, x, t):
+        """The book's loss: softmax cross-entropy (1e-7 in the log) plus the weight decay term."""
+        return super().loss(x, t)
