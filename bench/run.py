@@ -4,6 +4,8 @@
     python -m bench --quick          # a smoke test (a minute or two)
     python -m bench --full-reference # time the book's loop over all 39,760 parameters
     python -m bench --update-readme  # also rewrite the README's performance table
+    python -m bench --training       # the 16-epoch runs side by side (bench/training.py)
+    python -m bench --networks       # the other networks' numerical gradients (bench/networks.py)
 
 Every contender computes the gradient of one training step (784-50-10, batch
 100, the book's initial weights for np.random.seed(0)) on the same MNIST
@@ -259,6 +261,17 @@ def run_training(args, data):
     return 0
 
 
+def run_networks(args, data):
+    from bench.networks import run_networks as run
+    from bench.networks import write_networks_report
+
+    report = run(args, data, machine_facts(), log=lambda text: print(text, flush=True))
+    report["source"] = f"real MNIST ({display_path(data)})"
+    report["command"] = "python -m bench " + " ".join(sys.argv[1:])
+    write_networks_report(report, args.out, args.update_readme)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -274,6 +287,8 @@ def build_parser():
                         help="instead: the 16-epoch runs, fastnum train against plain-numpy backprop training")
     parser.add_argument("--epochs", type=int, default=16, help="epochs of the --training runs (default 16)")
     parser.add_argument("--training-repeats", type=int, default=3, help="repeats of each --training run")
+    parser.add_argument("--networks", action="store_true",
+                        help="instead: the numerical gradients of the book's other networks (bench/networks.py)")
     parser.add_argument("--cpu-name", help="numba code for this CPU model (haswell: AVX2 code on an AVX-512 "
                         "machine); its own numba cache")
     return parser
@@ -296,6 +311,8 @@ def main(argv=None):
     data = mnist_dir(args.data_dir)
     if args.training:
         return run_training(args, data)
+    if args.networks:
+        return run_networks(args, data)
     base = {"data_dir": str(data) if data else None, "batch_size": 100, "hidden": 50, "seed": 0,
             "n_params": N_PARAMS, "entries": sample_entries(args.n_sampled)}
     log = lambda text: print(text, flush=True)  # noqa: E731

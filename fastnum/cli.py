@@ -25,13 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .architectures import TWO_LAYER, spec_from_options
 from .datasets import DATASETS, DISPLAY_NAMES, N_CLASSES
 from .mnist import DATA_DIR_ENV
 
-DEFAULTS = dict(epochs=16, batch_size=100, lr=0.1, hidden=50, gradient="numerical",
-                activation="sigmoid", seed=0, dataset="mnist", eval_every=None)
+DEFAULTS = dict(epochs=16, batch_size=100, lr=0.1, hidden=[50], gradient="numerical",
+                activation=None, seed=0, dataset="mnist", eval_every=None, weight_init=None, weight_decay=None,
+                batchnorm=None, dropout=None)
 RESUMABLE_KEYS = ("iters", "batch_size", "lr", "hidden", "gradient", "activation", "seed",
-                  "dataset", "eval_every")
+                  "dataset", "eval_every", "weight_init", "weight_decay", "batchnorm", "dropout")
 CHECKPOINT_EVERY_S = 60.0
 """Default seconds between checkpoints (besides one at every evaluation)."""
 CLI_HINTS = {"data_dir": "give --data-dir FOLDER", "data_dir_short": "--data-dir",
@@ -57,6 +59,39 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _dropout_ratio(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a ratio, got {text!r}") from None
+    if not (0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1 (the fraction dropped), got {text}")
+    return value
+
+
+def _weight_init(text):
+    if text.lower() in ("relu", "he", "sigmoid", "xavier"):
+        return text.lower()
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected relu, he, sigmoid, xavier or a standard deviation, "
+                                         f"got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"a standard deviation must be a positive finite number, got {text}")
     return value
 
 
@@ -86,10 +121,24 @@ def build_parser():
     length.add_argument("--iters", type=_positive_int, help="steps to train, instead of --epochs")
     train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default 100)")
     train.add_argument("--lr", type=_positive_float, help="learning rate (default 0.1)")
-    train.add_argument("--hidden", type=_positive_int, help="hidden units (default 50)")
+    train.add_argument("--hidden", type=_positive_int, nargs="+", metavar="N",
+                       help="hidden units (default 50); several sizes (--hidden 100 100) train the book's "
+                       "MultiLayerNet")
     train.add_argument("--gradient", choices=tuple(GRADIENTS),
-                       help="numerical (exact, incremental; default), numerical-full (the book's way), backprop")
-    train.add_argument("--activation", choices=("sigmoid", "relu"), help="hidden activation (default sigmoid)")
+                       help="numerical (exact, incremental; default), numerical-full (the book's way; two-layer "
+                       "net only), backprop")
+    train.add_argument("--activation", choices=("sigmoid", "relu"),
+                       help="hidden activation (default: sigmoid for the two-layer net, relu for the multi-layer "
+                       "nets, as the book)")
+    train.add_argument("--weight-init", type=_weight_init, metavar="INIT",
+                       help="multi-layer nets' initial weights: relu/he, sigmoid/xavier, or a standard deviation "
+                       "(default relu); makes the network a MultiLayerNetExtend")
+    train.add_argument("--weight-decay", type=_non_negative_float, metavar="LAMBDA",
+                       help="weight decay: 0.5 LAMBDA sum(W**2) joins the loss (MultiLayerNetExtend)")
+    train.add_argument("--batchnorm", action="store_true", default=None,
+                       help="batch normalisation after every hidden affine layer (MultiLayerNetExtend)")
+    train.add_argument("--dropout", type=_dropout_ratio, metavar="RATIO",
+                       help="dropout after every hidden activation, dropping RATIO (MultiLayerNetExtend)")
     train.add_argument("--eval-every", type=_positive_int, metavar="N",
                        help="evaluate train/test accuracy every N steps (default: once per epoch, as the book)")
     train.add_argument("--seed", type=int,
@@ -227,6 +276,11 @@ def _plan(args, fail):
         config = {k: DEFAULTS.get(k) if getattr(args, k) is None else getattr(args, k)
                   for k in ("epochs", *RESUMABLE_KEYS)}
         config["verify_data"] = not args.no_verify_data
+        spec = _spec(config)
+        config["activation"] = spec["activation"]
+        if config["gradient"] == "numerical-full" and spec["network"] != TWO_LAYER:
+            fail("--gradient numerical-full exists for the two-layer net only (one --hidden size and none of "
+                 "--weight-init, --weight-decay, --batchnorm, --dropout); use --gradient numerical")
         out = Path(args.out) if args.out is not None else _new_run_folder()
         _check_out_folder(out, fail)
         return _Plan(config, out)
@@ -238,6 +292,8 @@ def _plan(args, fail):
     except (FileNotFoundError, RunFileError) as error:
         fail(f"--resume {args.resume}: {error}")
     config = checkpoint.config
+    if not isinstance(config.get("hidden"), list):  # checkpoints written before --hidden took several sizes
+        config["hidden"] = [config["hidden"]]
     given = {k: getattr(args, k) for k in RESUMABLE_KEYS if getattr(args, k, None) is not None}
     changed = any(config.get(k) != v for k, v in given.items())
     other_out = args.out is not None and Path(args.out) != Path(args.resume)
@@ -272,15 +328,21 @@ def _load_data(args, config, fail, write):
     return data, {"dataset": config["dataset"], "folders": folders, "verified": data.verified}
 
 
+def _spec(config):
+    """The network the run's settings describe (``fastnum.architectures``)."""
+    return spec_from_options(config["hidden"], config.get("activation"), config.get("weight_init"),
+                             config.get("weight_decay"), config.get("batchnorm"), config.get("dropout"))
+
+
 def _network(config, checkpoint, n_in):
     """The book's network after ``np.random.seed(seed)``, or the checkpoint's."""
-    from .two_layer_net import TwoLayerNet, network_with_params
+    from .architectures import build, with_params
 
     if checkpoint is None:
         np.random.seed(config["seed"])  # as the book's script: seed, build the network, draw batches
-        return TwoLayerNet(n_in, config["hidden"], N_CLASSES, activation=config["activation"])
+        return build(_spec(config), n_in, N_CLASSES)
     np.random.set_state(checkpoint.rng_state)  # the resumed run draws its batches on from here
-    return network_with_params(checkpoint.params, config["activation"])
+    return with_params(_spec(config), checkpoint.params, checkpoint.state)
 
 
 def _session(command, start_step):
@@ -301,10 +363,33 @@ def _summary(history, done, iters):
     }
 
 
+def _hidden_text(config):
+    return "-".join(str(h) for h in config["hidden"])
+
+
 def _title(config, done, iters):
-    title = (f"{DISPLAY_NAMES[config['dataset']]}, {config['gradient']} gradient, hidden {config['hidden']}, "
+    title = (f"{DISPLAY_NAMES[config['dataset']]}, {config['gradient']} gradient, hidden {_hidden_text(config)}, "
              f"batch {config['batch_size']}, lr {config['lr']}, seed {config['seed']}")
     return title + (f"\nINTERRUPTED after {done} of {iters} steps" if done < iters else f", {done} steps")
+
+
+def _network_text(network):
+    """The network in a few words: ``TwoLayerNet 784-50-10 sigmoid`` or with the multi-layer options."""
+    from .architectures import describe
+
+    spec = describe(network)
+    sizes = "-".join(str(n) for n in [network.params["W1"].shape[0], *spec["hidden"], N_CLASSES])
+    text = f"{spec['network']} {sizes} {spec['activation']}"
+    if spec["network"] != TWO_LAYER:
+        extras = [f"init {spec['weight_init_std']}"]
+        if spec["weight_decay_lambda"]:
+            extras.append(f"weight decay {spec['weight_decay_lambda']:g}")
+        if spec["use_batchnorm"]:
+            extras.append("batch norm")
+        if spec["use_dropout"]:
+            extras.append(f"dropout {spec['dropout_ration']:g}")
+        text += " (" + ", ".join(extras) + ")"
+    return text
 
 
 @dataclass
@@ -327,11 +412,12 @@ class _Run:
         return self.log.history
 
     def save_checkpoint(self, next_step, progress):
+        from .architectures import state_arrays
         from .runs import save_checkpoint
 
         self.log.append_until(next_step)
         save_checkpoint(self.out, self.network.params, next_step, np.random.get_state(), self.config,
-                        self.log.position)
+                        self.log.position, state_arrays(self.network))
         self.last_checkpoint = time.perf_counter()
         progress.saved = (f"the checkpoint after step {next_step - 1} in {self.out} is intact: "
                           f"fastnum train --resume {self.out}")
@@ -399,7 +485,7 @@ def _train(run, data, show_bar, progress):
 
     report = TrainingProgress(config["iters"], run.start_step, bar=show_bar, lines=True, desc=config["gradient"])
     report.write(f"fastnum train: {config['gradient']} gradient, {config['iters']} steps of batch "
-                 f"{config['batch_size']}, lr {config['lr']}, hidden {config['hidden']}, seed {config['seed']} "
+                 f"{config['batch_size']}, lr {config['lr']}, {_network_text(run.network)}, seed {config['seed']} "
                  f"-> {run.out}")
     progress.phase = "during training"
     try:

@@ -9,8 +9,8 @@
   atomically (a temporary file renamed over the old one), so a crash or a
   signal never leaves half a checkpoint.
 * ``history.json``: the whole history, written when the run ends or stops.
-* ``params.npz``: the final parameters (``load_network`` turns them back into
-  a ``TwoLayerNet``).
+* ``params.npz``: the final parameters, the network's description and state
+  (``load_network`` turns them back into the network).
 * ``accuracy.png`` and ``loss.png`` (``fastnum.plots``).
 * ``run.json``: the command, configuration, versions and timings of every
   session of the run (the first command first).
@@ -28,9 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import NPZ_READ_ERRORS, atomic_write
-from ._validate import PARAM_NAMES
+from .architectures import describe, state_arrays, with_params
 from .train import History
-from .two_layer_net import network_with_params
 
 CHECKPOINT = "checkpoint.npz"
 PARAMS = "params.npz"
@@ -140,16 +139,19 @@ class Checkpoint:
     config: dict
     log_position: dict
     """``{"rows": ..., "bytes": ...}`` of ``history.csv``."""
+    state: dict = None
+    """The network's arrays besides ``params`` (batch norm's running statistics)."""
 
     def history(self, folder):
         return read_history_csv(folder, self.log_position["rows"], self.log_position["bytes"],
                                 self.config.get("iter_per_epoch", 1.0))
 
 
-def save_checkpoint(folder, params, next_step, rng_state, config, log_position):
+def save_checkpoint(folder, params, next_step, rng_state, config, log_position, state=None):
     """Write ``checkpoint.npz`` atomically: everything needed to continue the run bit for bit."""
     kind, keys, pos, has_gauss, cached_gaussian = rng_state
     arrays = {f"param_{name}": value for name, value in params.items()}
+    arrays.update({f"state_{name}": value for name, value in (state or {}).items()})
     arrays.update(
         next_step=np.array(next_step),
         rng_keys=keys,
@@ -182,6 +184,7 @@ def load_checkpoint(folder):
     try:
         with np.load(path, allow_pickle=False) as data:
             params = {key[len("param_"):]: data[key].copy() for key in data.files if key.startswith("param_")}
+            state = {key[len("state_"):]: data[key].copy() for key in data.files if key.startswith("state_")}
             rng_state = ("MT19937", data["rng_keys"].copy(), int(data["rng_pos"]),
                          int(data["rng_has_gauss"]), float(data["rng_cached_gaussian"]))
             config = json.loads(str(data["config"]))
@@ -192,28 +195,38 @@ def load_checkpoint(folder):
         raise RunFileError(f"{path} is truncated, damaged or not a fastnum checkpoint ({error})") from None
     if not params:
         raise RunFileError(f"{path} holds no parameters: not a fastnum checkpoint")
-    return Checkpoint(params, next_step, rng_state, config, log_position)
+    return Checkpoint(params, next_step, rng_state, config, log_position, state)
 
 
 # -- params.npz, history.json, plots, run.json ----------------------------------
 
 
 def save_params(path, network):
-    """Write the parameters and the activation as ``.npz``."""
+    """Write the parameters, the network's description and its state (batch norm's running statistics)."""
     arrays = dict(network.params)
     arrays["activation"] = np.array(network.activation)
+    arrays["network_spec"] = np.array(json.dumps(describe(network)))
+    arrays.update({f"state_{name}": value for name, value in state_arrays(network).items()})
     atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def load_network(path):
-    """A ``TwoLayerNet`` with the parameters saved by ``save_params`` (``params.npz``)."""
+    """The network saved by ``save_params`` (``params.npz``): a ``TwoLayerNet`` or ``MultiLayerNetExtend``."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            params = {name: data[name].copy() for name in PARAM_NAMES}
-            activation = str(data["activation"]) if "activation" in data else "sigmoid"
+            if "network_spec" in data:
+                spec = json.loads(str(data["network_spec"]))
+            else:  # written before fastnum had other networks
+                activation = str(data["activation"]) if "activation" in data else "sigmoid"
+                spec = {"network": "TwoLayerNet", "hidden": [data["W1"].shape[1]], "activation": activation}
+            names = [n for n in data.files if n not in ("activation", "network_spec") and not n.startswith("state_")]
+            params = {name: data[name].copy() for name in names}
+            state = {n[len("state_"):]: data[n].copy() for n in data.files if n.startswith("state_")}
     except NPZ_READ_ERRORS as error:
         raise RunFileError(f"{path} is not a readable fastnum params file ({error})") from None
-    return network_with_params(params, activation)
+    except (KeyError, ValueError, TypeError) as error:
+        raise RunFileError(f"{path} is not a fastnum params file ({error})") from None
+    return with_params(spec, params, state)
 
 
 def save_history_json(folder, history):

@@ -10,6 +10,7 @@ The gradient kind does not touch the random stream, so with the same seed a
 numerical run and a backprop run see the same batches.
 """
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -18,7 +19,7 @@ import numpy as np
 from .progress import TrainingProgress, compile_notice, interactive_session
 
 GRADIENTS = {
-    "numerical": lambda net, x, t: net.numerical_gradient(x, t, method="incremental"),
+    "numerical": lambda net, x, t: net.numerical_gradient(x, t),
     "numerical-full": lambda net, x, t: net.numerical_gradient(x, t, method="full"),
     "backprop": lambda net, x, t: net.gradient(x, t),
 }
@@ -98,17 +99,36 @@ def warm_up(network, gradient, x, t, write=None):
     (``fastnum._compile``). Leaves ``network.params`` unchanged and draws
     nothing from ``np.random``. Returns the seconds it took.
     """
-    if gradient not in GRADIENTS:
-        raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")
+    check_gradient(network, gradient)
     from ._compile import compile_in_parallel
+    from .two_layer_net import TwoLayerNet
 
     with compile_notice(write) as timing:
-        # first run on a machine: half of the kernels compile in a second process meanwhile
-        compile_in_parallel(network, gradient, np.float32 if x.dtype == np.float32 else np.float64)
-        GRADIENTS[gradient](network, x[:2], t[:2])
-        network.loss(x[:2], t[:2])
-        network.accuracy(x[:2], t[:2])
+        if isinstance(network, TwoLayerNet):
+            # first run on a machine: half of the kernels compile in a second process meanwhile
+            compile_in_parallel(network, gradient, np.float32 if x.dtype == np.float32 else np.float64)
+        else:
+            # dropout draws from np.random and batch norm updates its running statistics: warm a copy
+            network = copy.deepcopy(network)
+        saved = np.random.get_state()
+        try:
+            GRADIENTS[gradient](network, x[:2], t[:2])
+            network.loss(x[:2], t[:2])
+            network.accuracy(x[:2], t[:2])
+        finally:
+            np.random.set_state(saved)
     return timing["seconds"]
+
+
+def check_gradient(network, gradient):
+    """Refuse a gradient kind the network does not have, naming the ones it has."""
+    from .two_layer_net import TwoLayerNet
+
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")
+    if gradient == "numerical-full" and not isinstance(network, TwoLayerNet):
+        raise ValueError(f"gradient 'numerical-full' (the book's whole-forward loop, compiled) exists for the "
+                         f"two-layer net only; {type(network).__name__} has 'numerical' and 'backprop'")
 
 
 def _progress_for(progress, iters, start_step, gradient):
@@ -126,7 +146,7 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
 
     Parameters
     ----------
-    network : TwoLayerNet
+    network : TwoLayerNet, MultiLayerNet or MultiLayerNetExtend
         Its ``params`` are updated in place.
     x_train, t_train, x_test, t_test : numpy.ndarray
         As ``load_mnist`` returns them (labels as indices or one-hot).
@@ -169,8 +189,7 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
         The history and the number of steps done in total (``iters`` unless
         stopped early).
     """
-    if gradient not in GRADIENTS:
-        raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")
+    check_gradient(network, gradient)
     compute_gradient = GRADIENTS[gradient]
     rng = np.random if rng is None else rng
     train_size = x_train.shape[0]

@@ -365,3 +365,60 @@ def test_outputs_get_ordinary_permissions(tmp_path):
         os.umask(umask)
     assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+MULTI_LAYER_OPTIONS = ["--hidden", 6, 5, "--batchnorm", "--dropout", 0.3, "--weight-decay", 0.01, "--weight-init",
+                       "xavier", "--activation", "sigmoid"]
+
+
+def test_multi_layer_run_and_resume_match_an_uninterrupted_run(data_dir, tmp_path, monkeypatch, capsys):
+    """Batch norm's running statistics and dropout's draws from np.random survive a checkpoint."""
+    common = ["--iters", 16, "--batch-size", 10, "--data-dir", data_dir, "--eval-every", 5, "--seed", 2,
+              *MULTI_LAYER_OPTIONS]
+    assert _train(*common, "--out", tmp_path / "whole") == 0
+    printed = capsys.readouterr().out
+    assert "MultiLayerNetExtend 784-6-5-10 sigmoid (init xavier, weight decay 0.01, batch norm, dropout 0.3)" \
+        in printed
+    with monkeypatch.context() as patch:
+        _signal_at(patch, 7)
+        assert _train(*common, "--out", tmp_path / "split") == 130
+    assert _train("--resume", tmp_path / "split") == 0
+    whole, split = load_network(tmp_path / "whole" / "params.npz"), load_network(tmp_path / "split" / "params.npz")
+    assert type(whole).__name__ == "MultiLayerNetExtend" and whole.use_batchnorm and whole.use_dropout
+    assert list(whole.params) == ["W1", "b1", "W2", "b2", "W3", "b3", "gamma1", "beta1", "gamma2", "beta2"]
+    for name in whole.params:
+        np.testing.assert_array_equal(whole.params[name], split.params[name])
+    for k in range(2):
+        np.testing.assert_array_equal(whole.running_mean[k], split.running_mean[k])
+        np.testing.assert_array_equal(whole.running_var[k], split.running_var[k])
+    h_whole = json.loads((tmp_path / "whole" / "history.json").read_text())
+    h_split = json.loads((tmp_path / "split" / "history.json").read_text())
+    assert h_whole["train_loss_list"] == h_split["train_loss_list"]
+    assert h_whole["test_acc_list"] == h_split["test_acc_list"]
+
+
+def test_several_hidden_sizes_train_the_books_multi_layer_net(data_dir, tmp_path):
+    """--hidden 6 5 alone: the book's MultiLayerNet defaults (ReLU, He), its weights for the seed."""
+    from references import multi_layer as ref
+
+    assert _train("--iters", 1, "--batch-size", 10, "--hidden", 6, 5, "--data-dir", data_dir, "--gradient",
+                  "backprop", "--seed", 4, "--lr", 1e-300, "--out", tmp_path / "run") == 0
+    network = load_network(tmp_path / "run" / "params.npz")
+    assert network.activation == "relu" and network.weight_init_std == "relu" and not network.use_batchnorm
+    np.random.seed(4)
+    expected = ref.initial_params(784, [6, 5], 10)
+    for name in expected:
+        np.testing.assert_allclose(network.params[name], expected[name], rtol=1e-12, atol=1e-290)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--hidden", 6, 5, "--gradient", "numerical-full"], "numerical-full exists for the two-layer net only"),
+    (["--dropout", 1.0], "below 1"),
+    (["--weight-decay", -0.1], ">= 0"),
+    (["--weight-init", "kaiming"], "relu, he, sigmoid, xavier"),
+])
+def test_bad_multi_layer_options(data_dir, tmp_path, capsys, options, message):
+    with pytest.raises(SystemExit):
+        _train("--iters", 2, "--data-dir", data_dir, "--out", tmp_path / "run", *options)
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -111,6 +111,7 @@ class MultiLayerNetExtend:
         init_name = INIT_NAMES.get(str(weight_init_std).lower())
         if init_name is None:
             _finite_number(weight_init_std, "weight_init_std (a number, or 'relu', 'he', 'sigmoid', 'xavier')")
+        self.weight_init_std = weight_init_std
         self.weight_decay_lambda = _finite_number(weight_decay_lambda, "weight_decay_lambda", minimum=0)
         self.use_dropout = bool(use_dropout)
         self.dropout_ration = _finite_number(dropout_ration, "dropout_ration", minimum=0, below=1)
