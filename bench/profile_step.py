@@ -12,8 +12,8 @@ import numpy as np
 
 from bench.data import load_batches
 from fastnum import TwoLayerNet
-from fastnum import _numgrad_incremental as inc
 from fastnum._config import H
+from fastnum.two_layer import _numgrad_incremental as inc
 
 
 def median_ms(func, repeats):

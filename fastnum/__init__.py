@@ -35,7 +35,7 @@ from .functions import (
 from .gradient import numerical_diff, numerical_gradient, numerical_gradient_2d
 from .mnist import load_mnist
 from .multi_layer import MultiLayerNet, MultiLayerNetExtend
-from .two_layer_net import TwoLayerNet
+from .two_layer import TwoLayerNet
 
 try:
     __version__ = _metadata.version("fastnum")

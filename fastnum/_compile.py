@@ -23,7 +23,7 @@ import sys
 import numba
 import numpy as np
 
-from .two_layer_net import network_with_params
+from .two_layer import network_with_params
 
 SPLITS = {
     "numerical": (("prepare", "accuracy"), ("perturb", "forward", "loss")),

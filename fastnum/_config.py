@@ -6,7 +6,7 @@ contract of the whole library is decided in one place.
 ``fastmath`` stays off: the numerical gradient must be the book's function
 evaluated in IEEE double precision, and fast-math would let LLVM reassociate
 sums and drop NaN/inf semantics. Vectorisation comes from writing the hot
-loops so that their lanes are independent (see ``_vecmath.py``), not from
+loops so that their lanes are independent (see ``kernels/vecmath.py``), not from
 relaxing the maths.
 
 ``error_model="numpy"`` makes division by zero give inf/nan like numpy does

@@ -49,7 +49,7 @@ def describe(network):
 def build(spec, n_in, n_out):
     """A new network for ``spec``, drawing its initial weights from ``np.random`` as the book."""
     from .multi_layer import MultiLayerNetExtend
-    from .two_layer_net import TwoLayerNet
+    from .two_layer import TwoLayerNet
 
     if spec["network"] == TWO_LAYER:
         return TwoLayerNet(n_in, spec["hidden"][0], n_out, activation=spec["activation"])

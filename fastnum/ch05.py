@@ -12,7 +12,7 @@ last affine layer's output, no softmax) and ``accuracy`` takes their argmax.
 
 import numpy as np
 
-from .two_layer_net import TwoLayerNet as _ChapterFourNet
+from .two_layer import TwoLayerNet as _ChapterFourNet
 
 
 class TwoLayerNet(_ChapterFourNet):

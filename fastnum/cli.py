@@ -364,7 +364,8 @@ def _summary(history, done, iters):
 
 
 def _hidden_text(config):
-    return "-".join(str(h) for h in config["hidden"])
+    hidden = config["hidden"]
+    return "-".join(str(h) for h in hidden) if isinstance(hidden, list) else str(hidden)
 
 
 def _title(config, done, iters):

@@ -101,7 +101,7 @@ def warm_up(network, gradient, x, t, write=None):
     """
     check_gradient(network, gradient)
     from ._compile import compile_in_parallel
-    from .two_layer_net import TwoLayerNet
+    from .two_layer import TwoLayerNet
 
     with compile_notice(write) as timing:
         if isinstance(network, TwoLayerNet):
@@ -122,7 +122,7 @@ def warm_up(network, gradient, x, t, write=None):
 
 def check_gradient(network, gradient):
     """Refuse a gradient kind the network does not have, naming the ones it has."""
-    from .two_layer_net import TwoLayerNet
+    from .two_layer import TwoLayerNet
 
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")

@@ -15,12 +15,12 @@ JIT_NAMES = {"njit", "jit", "vectorize", "guvectorize", "stencil", "cfunc"}
 
 
 def _decorators():
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef):
                 for decorator in node.decorator_list:
-                    yield path.name, node.name, decorator
+                    yield str(path.relative_to(PACKAGE)), node.name, decorator
 
 
 def _name(node):
@@ -45,11 +45,15 @@ def test_every_jit_decorator_uses_the_shared_options():
 
 
 def test_the_compiled_dispatchers_carry_those_options():
-    from fastnum import _backprop, _forward, _numgrad_full, _numgrad_incremental, _vecmath
+    import importlib
+    import pkgutil
 
-    dispatchers = [obj for module in (_forward, _numgrad_incremental, _numgrad_full, _backprop, _vecmath)
+    modules = [importlib.import_module(info.name)
+               for info in pkgutil.walk_packages(fastnum.__path__, prefix="fastnum.")
+               if info.name != "fastnum.__main__"]
+    dispatchers = [obj for module in modules
                    for obj in vars(module).values() if isinstance(obj, numba.core.registry.CPUDispatcher)]
-    assert len(dispatchers) >= 15
+    assert len(dispatchers) >= 40
     for dispatcher in dispatchers:
         options = dispatcher.targetoptions
         assert options.get("fastmath", False) is _config.FASTMATH, dispatcher.__name__

@@ -182,7 +182,7 @@ def test_large_logit_steps_take_the_general_path_and_agree(activation, rng):
     """Unnormalised pixels (0..255) make some logit steps too large for exp_small:
     those samples take the general path (perturbed row maximum, full exp)."""
     from fastnum._config import H
-    from fastnum._vecmath import SMALL_EXP_GUARD
+    from fastnum.kernels.vecmath import SMALL_EXP_GUARD
 
     params = naive.random_params(rng, 20, 6, 4, scale=1.0)
     params["W2"][0] *= 20  # unit 0 always needs the general path
@@ -201,15 +201,15 @@ def test_large_logit_steps_take_the_general_path_and_agree(activation, rng):
 def test_saturated_sigmoids_take_the_general_path_and_agree(rng):
     """A hidden unit with exp(-a1) above SIGMOID_PAIR_LIMIT (a1 < -345) would overflow the
     small-step path's shared division: those (sample, unit) pairs take the general path."""
-    from fastnum import _numgrad_incremental as inc
+    from fastnum.kernels.perturbed_losses import SIGMOID_PAIR_LIMIT
 
     params = naive.random_params(rng, 16, 5, 4, scale=0.5)
     params["b1"][2] = -400.0  # exp(400) > 1e150: unit 2 is saturated in every sample
     params["b1"][3] = -340.0  # exp(340) < 1e150: just inside the shared-division path
     x, t = naive.mnist_like_batch(rng, 9, n_in=16, n_out=4)
     a1 = x @ params["W1"] + params["b1"]
-    assert (np.exp(-a1[:, 2]) > inc.SIGMOID_PAIR_LIMIT).all()
-    assert (np.exp(-a1[:, 3]) <= inc.SIGMOID_PAIR_LIMIT).all()
+    assert (np.exp(-a1[:, 2]) > SIGMOID_PAIR_LIMIT).all()
+    assert (np.exp(-a1[:, 3]) <= SIGMOID_PAIR_LIMIT).all()
     net = naive.net_with(params)
     expected = naive.numerical_gradient_net(params, x, t)
     got = net.numerical_gradient(x, t)
@@ -221,7 +221,7 @@ def test_output_layer_small_and_general_paths_agree(rng):
     """W2 rows whose activations all satisfy h * |z| <= SMALL_EXP_GUARD take the expm1/log1p path,
     the others (large ReLU activations) the general one; both match the book's loop."""
     from fastnum._config import H
-    from fastnum._vecmath import SMALL_EXP_GUARD
+    from fastnum.kernels.vecmath import SMALL_EXP_GUARD
 
     params = naive.random_params(rng, 12, 6, 4, scale=0.5)
     params["W1"][:, 0] = 10.0  # unit 0: ReLU activations in the hundreds

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastnum._vecmath import SMALL_EXP_DOMAIN, SMALL_EXP_GUARD, exp, exp_small, log
+from fastnum.kernels.vecmath import SMALL_EXP_DOMAIN, SMALL_EXP_GUARD, exp, exp_small, log
 
 
 def _elementwise(function):
@@ -85,7 +85,7 @@ def test_exp_small_within_one_ulp_on_its_domain():
 
 
 def test_log1p_small_within_one_ulp_on_its_domain():
-    from fastnum._vecmath import LOG1P_SMALL_DOMAIN, log1p_small
+    from fastnum.kernels.vecmath import LOG1P_SMALL_DOMAIN, log1p_small
 
     fast = _elementwise(log1p_small)
     rng = np.random.default_rng(3)
@@ -101,7 +101,7 @@ def test_log1p_small_within_one_ulp_on_its_domain():
 
 
 def test_expm1_small_within_one_ulp_on_its_domain():
-    from fastnum._vecmath import expm1_small
+    from fastnum.kernels.vecmath import expm1_small
 
     fast = _elementwise(expm1_small)
     rng = np.random.default_rng(4)

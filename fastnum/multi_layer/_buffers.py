@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._numgrad_incremental import ForwardCache, Gradients
+from ..kernels.perturbed_losses import ForwardCache, Gradients
 from ._numgrad_per_sample import Layers
 
 

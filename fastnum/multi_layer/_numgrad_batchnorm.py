@@ -42,9 +42,9 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from .._forward import hidden_activation
-from .._numgrad_incremental import _output_row_gradient, _sample_caches
-from .._vecmath import exp, log
+from ..kernels.activations import hidden_activation
+from ..kernels.perturbed_losses import _output_row_gradient, _sample_caches
+from ..kernels.vecmath import exp, log
 from ._numgrad_per_sample import _add_weight_decay, bias, weights
 
 BN_EPS = 10e-7

@@ -47,17 +47,17 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from .._forward import hidden_activation, nonzero_pixels
-from .._numgrad_incremental import (
+from ..kernels.activations import hidden_activation, nonzero_pixels
+from ..kernels.distinct_values import _distinct_values_of_sample, hash_table_size, padded_width
+from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     SIGMOID_PAIR_LIMIT,
-    _distinct_values_of_sample,
     _output_row_gradient,
     _sample_caches,
     _sample_loss_differences,
     _sample_loss_differences_small_steps,
 )
-from .._vecmath import SMALL_EXP_GUARD, exp, log
+from ..kernels.vecmath import SMALL_EXP_GUARD, exp, log
 
 CROSSING_MARGIN = 1.0 - 2.0**-40
 """A ReLU above the perturbed unit counts as fixed only while its input's largest move stays
@@ -440,7 +440,6 @@ class PerSampleGradient:
     """
 
     def __init__(self, sizes, n_samples):
-        from .._numgrad_incremental import hash_table_size, padded_width
         from ._buffers import interleaved_tasks, top_forward_cache, top_gradients, transposed_weight_offsets
 
         self.sizes = tuple(int(s) for s in sizes)

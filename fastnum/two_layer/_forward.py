@@ -18,34 +18,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ._vecmath import exp
-
-ACTIVATIONS = ("sigmoid", "relu")
-"""Hidden-layer activations by name; the kernels take ``relu`` as a bool (False: sigmoid)."""
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def hidden_activation(a, relu):
-    """sigmoid(a) = 1 / (1 + exp(-a)), or max(a, 0) when ``relu``."""
-    if relu:
-        return a if a > 0.0 else 0.0
-    return 1.0 / (1.0 + exp(-a))
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def nonzero_pixels(x_row, nonzero_idx):
-    """Indices of the nonzero entries of ``x_row`` into ``nonzero_idx``; returns their count.
-
-    Branch-free (every index is written, the count advances only past
-    nonzeros): MNIST's zero and nonzero pixels alternate unpredictably, and a
-    branch per pixel costs more in mispredictions than the products skipped.
-    """
-    count = 0
-    for i in range(x_row.shape[0]):
-        nonzero_idx[count] = i
-        count += x_row[i] != 0.0
-    return count
+from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from ..kernels.activations import hidden_activation, nonzero_pixels
+from ..kernels.vecmath import exp
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -98,11 +73,13 @@ def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_r
         a2_row[k] += b2[k]
 
 
+
 @njit(inline="always", **NJIT_OPTIONS)
 def forward_row(x, b, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row, nonzero_idx):
     """Forward pass of sample ``b`` into the given row buffers (``nonzero_idx``: scratch of n_in)."""
     n_nonzero = nonzero_pixels(x[b], nonzero_idx)
     forward_row_sparse(x[b], nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row)
+
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -119,6 +96,7 @@ def sample_loss(a2_row, target):
     return -math.log(exp(a2_row[target] - row_max) / total + LOG_EPS)
 
 
+
 @njit(inline="always", **NJIT_OPTIONS)
 def batch_loss(x, t, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row):
     """The book's mean loss over the batch, one sample at a time in the given rows.
@@ -133,6 +111,7 @@ def batch_loss(x, t, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_ro
     return total / x.shape[0]
 
 
+
 @njit(**PARALLEL_NJIT_OPTIONS)
 def forward_kernel(x, W1, b1, W2, b2, relu, a1, z1, a2):
     """Forward pass of every sample, parallel over samples.
@@ -142,6 +121,7 @@ def forward_kernel(x, W1, b1, W2, b2, relu, a1, z1, a2):
     for b in prange(x.shape[0]):
         nonzero_idx = np.empty(x.shape[1], dtype=np.int64)
         forward_row(x, b, W1, b1, W2, b2, relu, a1[b], z1[b], a2[b], nonzero_idx)
+
 
 
 @njit(**NJIT_OPTIONS)
@@ -160,6 +140,7 @@ def softmax_kernel(a2, y):
             y[b, k] = y[b, k] / total
 
 
+
 @njit(**NJIT_OPTIONS)
 def mean_loss_kernel(a2, t):
     """The book's ``cross_entropy_error(softmax(a2), t)`` for class indices ``t``."""
@@ -171,6 +152,7 @@ def mean_loss_kernel(a2, t):
 
 ROWS_PER_CHUNK = 256
 """Samples per parallel chunk in ``predict_labels_kernel`` (one scratch row set each)."""
+
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)

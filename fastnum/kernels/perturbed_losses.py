@@ -1,160 +1,37 @@
-"""The incremental numerical gradient: the book's central differences, evaluated
-without recomputing what one perturbation cannot change.
+"""Perturbed losses of one sample, from a cached forward pass: the kernels every network's
+incremental numerical gradient ends in.
 
-For every parameter p the gradient entry is ``(L(p+h) - L(p-h)) / (2h)`` with L
-the book's mean loss. L is a sum over samples, so that difference is the sum
-over samples of ``l_b(p+h) - l_b(p-h)``; samples whose loss cannot move add
-exactly nothing and are skipped. What moves, per kind of parameter:
+* ``_sample_loss_differences`` / ``_sample_loss_differences_small_steps``:
+  a hidden unit's pre-activation moves by ``+-h * value`` for each of the
+  sample's distinct input values; the unit's output change ``dz`` moves the
+  logits by ``dz * w_row`` (``W2[j]`` in the two-layer net, the unit's
+  sensitivity row in deeper ones); the loss difference of the two
+  perturbations is evaluated per value, by the book's softmax and log.
+* ``_output_row_gradient``: a last-layer weight moves one logit of each sample.
+* ``ForwardCache`` / ``_sample_caches``: what those reuse of the forward pass.
 
-* ``W1[i, j]`` moves only hidden unit j of the samples whose pixel ``x[b, i]``
-  is nonzero, by ``+-h * x[b, i]``. The perturbed loss of sample b therefore
-  depends on (b, j, x[b, i]) only: it is computed once for every *distinct*
-  pixel value of the sample (about 67 per MNIST image instead of 150 nonzero
-  pixels) and then added to every pixel holding that value.
-* ``b1[j]`` is the same with a "pixel" of value 1 in every sample.
-* ``W2[j, k]`` moves only logit k, by ``+-h * z1[b, j]``; ``b2[k]`` by ``+-h``.
-
-From the cached forward pass each perturbed loss is evaluated by the book's
-formulas on the perturbed values: the new hidden activation, the new logits,
-their softmax, ``-log(y_t + 1e-7)``. The softmax is shifted by the new row
-maximum (the general path) or, where a bound proves every logit step tiny, by
-the old one, whose exponentials are cached (``_sample_loss_differences_small_steps``);
-the softmax does not depend on the shift, so both are the same real number;
-on that path the ten softmax terms of a perturbed sample collapse into one
-polynomial in the step, through moments precomputed per (sample, unit).
-Each W2/b2 perturbation moves one logit, and its softmax reuses the cached
-terms of the other classes, rescaled when the maximum moves. The
-per-sample difference of the two perturbed losses is taken as one log,
-``-log((y_t(+h) + 1e-7) / (y_t(-h) + 1e-7))``, which is the same real number as
-``l_b(p+h) - l_b(p-h)``.
-
-A gradient is two parallel regions: ``prepare_kernel`` (per sample: the
-forward pass, the distinct values, the caches) and ``perturb_kernel`` (per
-hidden unit and per row of W2: the perturbed losses). Each task of the second
-owns its entries of the result and one slice of scratch, and sums over samples
-in a fixed order, so the result is bitwise the same for any number of threads.
-Few regions matter on a busy machine, where every region waits for its slowest
-thread.
+The exactness argument (which evaluation orders compute the same real
+numbers, and the bounds checked before a shortcut is taken) is in each
+function's docstring.
 """
 
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ._forward import forward_row_sparse, hidden_activation
-from ._vecmath import (
-    _C1,
-    _C2,
-    _C3,
-    _C4,
-    _C5,
-    _C6,
-    SMALL_EXP_GUARD,
-    _float64_bits_as_int64,
-    exp,
-    exp_small,
-    expm1_small,
-    fma,
-    log,
-    log1p_small,
-)
+from .._config import LOG_EPS, NJIT_OPTIONS
+from .activations import hidden_activation
+from .vecmath import _C1, _C2, _C3, _C4, _C5, _C6, SMALL_EXP_GUARD, exp, exp_small, expm1_small, fma, log, log1p_small
 
 SIGMOID_PAIR_LIMIT = 1e150
 """Largest ``exp(-a1)`` for which the small-step path computes two sigmoids with one
 division: ``(1 + u e-)(1 + u e+)`` stays far below the float64 maximum (1.8e308)."""
 
+
 N_SCRATCH_ROWS = 9
 """Vectors of length max-distinct-values each hidden unit needs in the hidden-layer kernel."""
 
-VALUE_PADDING = 8
-"""The distinct values of a sample are padded with zeros to a multiple of this
-(8 doubles: one AVX-512 register, two AVX2 ones), so that the vectorised loops
-over them never fall into their slow scalar remainder. A zero value is a
-perturbation that changes nothing; its loss difference is never used."""
-
-
-def padded_width(n_in):
-    """Columns of the distinct-value tables for ``n_in`` pixels (plus the bias "pixel")."""
-    return -(-(n_in + 1) // VALUE_PADDING) * VALUE_PADDING
-
-
-def hash_table_size(n_in):
-    """Slots of a sample's value table: a power of two at least twice the values it can hold."""
-    size = 16
-    while size < 2 * (n_in + 1):
-        size *= 2
-    return size
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def _slot_of(value, mask):
-    """Home slot of a nonzero float64 in an open-addressing table (mask = size - 1)."""
-    bits = _float64_bits_as_int64(value)
-    # data from float32 images have 29 zero low bits: fold the high bits down before masking
-    bits ^= bits >> 29
-    bits ^= bits >> 13
-    return bits & mask
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def _code_of(value, row_values, table, used_slots, n_distinct):
-    """Position of ``value`` among the sample's distinct values, added when new.
-
-    Returns (code, n_distinct after the call).
-    """
-    mask = table.shape[0] - 1
-    slot = _slot_of(value, mask)
-    while table[slot] >= 0:
-        code = table[slot]
-        if row_values[code] == value:
-            return code, n_distinct
-        slot = (slot + 1) & mask
-    table[slot] = n_distinct
-    used_slots[n_distinct] = slot
-    row_values[n_distinct] = value
-    return n_distinct, n_distinct + 1
-
-
-@njit(**NJIT_OPTIONS)
-def _distinct_values_of_sample(
-    x_row, h, row_values, nonzero_idx, codes, exp_minus_step, exp_plus_step, table, used_slots,
-):
-    """A sample's nonzero pixels and their distinct values; returns
-    (n_nonzero, n_values, one_code, max_abs_value).
-
-    Fills ``nonzero_idx[:n_nonzero]`` the indices of the nonzero pixels,
-    ``row_values[:n_values]`` the distinct nonzero values and 1.0 (the bias
-    "pixel"), in order of first appearance, then zeros up to a multiple of
-    ``VALUE_PADDING`` (``n_values`` counts the padding), ``codes[p]`` the
-    position in ``row_values`` of the value of nonzero pixel p, ``one_code``
-    the position of 1.0, ``exp_minus_step[v] = exp(-h * row_values[v])`` and
-    ``exp_plus_step[v] = exp(h * row_values[v])`` (the factors by which
-    ``exp(-a1)`` moves when a1 moves by ``+-h * value``).
-
-    Distinct values are found with a hash table in one pass (no sort): their
-    order does not matter, since each value's loss difference is computed
-    independently of the others. ``table`` is all -1 on entry and on exit.
-    """
-    one_code, n_distinct = _code_of(1.0, row_values, table, used_slots, 0)
-    count = 0
-    for i in range(x_row.shape[0]):
-        value = x_row[i]
-        if value != 0.0:
-            nonzero_idx[count] = i
-            codes[count], n_distinct = _code_of(value, row_values, table, used_slots, n_distinct)
-            count += 1
-    max_abs_value = 0.0
-    for v in range(n_distinct):
-        table[used_slots[v]] = -1
-        max_abs_value = max(max_abs_value, abs(row_values[v]))
-    n_padded = -(-n_distinct // VALUE_PADDING) * VALUE_PADDING
-    row_values[n_distinct:n_padded] = 0.0
-    for v in range(n_padded):
-        exp_minus_step[v] = exp(-h * row_values[v])
-        exp_plus_step[v] = exp(h * row_values[v])
-    return count, n_padded, one_code, max_abs_value
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -165,6 +42,7 @@ def _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_d
         loss_diff[v] = -log(
             (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
         )
+
 
 
 @njit(**NJIT_OPTIONS)
@@ -217,6 +95,7 @@ def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, s
                 sum_plus[v] += exp(base + dz_plus[v] * w - max_plus[v])
                 sum_minus[v] += exp(base + dz_minus[v] * w - max_minus[v])
     _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff)
+
 
 
 @njit(**NJIT_OPTIONS)
@@ -314,18 +193,6 @@ def _sample_loss_differences_small_steps(
         loss_diff[v] = -log1p_small((numerator - denominator) / denominator)
 
 
-@njit(**NJIT_OPTIONS)
-def _distinct_values_into(b, x_row, h, dv):
-    """``_distinct_values_of_sample`` for sample b, into the tables of ``dv``."""
-    n_nonzero, n_values, one_code, max_abs_value = _distinct_values_of_sample(
-        x_row, h, dv.values[b], dv.nonzero_idx[b], dv.codes[b], dv.exp_minus_step[b], dv.exp_plus_step[b],
-        dv.tables[b], dv.used_slots[b],
-    )
-    dv.n_nonzero[b] = n_nonzero
-    dv.n_values[b] = n_values
-    dv.one_code[b] = one_code
-    dv.max_abs_value[b] = max_abs_value
-
 
 class ForwardCache(NamedTuple):
     """The forward pass of a batch and what the perturbed losses reuse from it."""
@@ -356,21 +223,6 @@ class ForwardCache(NamedTuple):
     """(H + 1, B) z1 transposed, and a last row of ones (the output bias's "activation")."""
 
 
-class DistinctValues(NamedTuple):
-    """Per sample: nonzero pixels, their distinct values and the factors of the sigmoid's step."""
-
-    values: np.ndarray
-    n_values: np.ndarray
-    nonzero_idx: np.ndarray
-    n_nonzero: np.ndarray
-    codes: np.ndarray
-    one_code: np.ndarray
-    exp_minus_step: np.ndarray
-    exp_plus_step: np.ndarray
-    max_abs_value: np.ndarray
-    tables: np.ndarray
-    used_slots: np.ndarray
-
 
 class Gradients(NamedTuple):
     """Where the kernels write the gradient; W1's transposed (each hidden unit owns a row)."""
@@ -379,6 +231,7 @@ class Gradients(NamedTuple):
     b1: np.ndarray
     W2: np.ndarray
     b2: np.ndarray
+
 
 
 @njit(**NJIT_OPTIONS)
@@ -411,57 +264,6 @@ def _sample_caches(b, t_b, fw):
         fw.sum_without_T[k, b] = total
         fw.exps_T[k, b] = fw.exps[b, k]
 
-
-@njit(**PARALLEL_NJIT_OPTIONS)
-def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv):
-    """Everything the perturbed losses start from, in one parallel pass over samples.
-
-    Per sample: the forward pass (``fw.a1``, ``fw.z1``, ``fw.a2``, skipping
-    zero pixels), its distinct pixel values (``dv``, see
-    ``_distinct_values_of_sample``) and the caches of ``fw``.
-    """
-    for b in prange(x.shape[0]):
-        _distinct_values_into(b, x[b], h, dv)
-        forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b],
-                           fw.a2[b])
-        _sample_caches(b, t[b], fw)
-
-
-@njit(**NJIT_OPTIONS)
-def _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, scratch, grads):
-    """Row j of the transposed W1 gradient and ``b1[j]``'s: the perturbations of hidden unit j."""
-    n_samples = fw.a1.shape[0]
-    to_gradient = 1.0 / n_samples / (2.0 * h)
-    # |sigmoid(a + d) - sigmoid(a)| <= |d| / 4; |relu(a + d) - relu(a)| <= |d|
-    slope = 1.0 if relu else 0.25
-    loss_diff = scratch[N_SCRATCH_ROWS - 1]
-    grad_row = grads.W1_T[j]
-    grad_row[:] = 0.0
-    grad_bias = 0.0
-    max_abs_w = 0.0
-    for c in range(W2.shape[1]):
-        max_abs_w = max(max_abs_w, abs(W2[j, c]))
-    for b in range(n_samples):
-        small = slope * h * dv.max_abs_value[b] * max_abs_w <= SMALL_EXP_GUARD
-        if small and fw.exp_minus_a1[b, j] <= SIGMOID_PAIR_LIMIT:
-            _sample_loss_differences_small_steps(
-                dv.values[b], dv.n_values[b], dv.exp_minus_step[b], dv.exp_plus_step[b], fw.a1[b, j], fw.z1[b, j],
-                fw.exp_minus_a1[b, j], fw.exps[b], t[b], W2[j], h, relu, loss_diff,
-            )
-        else:
-            _sample_loss_differences(
-                dv.values[b], dv.n_values[b], fw.a1[b, j], fw.z1[b, j], fw.a2[b], t[b], W2[j], h, relu, scratch,
-                loss_diff,
-            )
-        # every nonzero pixel of the sample adds the difference of its value
-        codes = dv.codes[b]
-        nonzero_idx = dv.nonzero_idx[b]
-        for p in range(dv.n_nonzero[b]):
-            grad_row[nonzero_idx[p]] += loss_diff[codes[p]]
-        grad_bias += loss_diff[dv.one_code[b]]
-    for i in range(grad_row.shape[0]):
-        grad_row[i] *= to_gradient
-    grads.b1[j] = grad_bias * to_gradient
 
 
 @njit(**NJIT_OPTIONS)
@@ -496,6 +298,7 @@ def _output_loss_differences(k, t, z_row, h, row_max, target_exp, logits, max_wi
     for b in range(n_samples):
         total -= ratio[b]
     return total
+
 
 
 @njit(**NJIT_OPTIONS)
@@ -533,6 +336,7 @@ def _output_loss_differences_small_steps(k, t, z_row, h, target_exp, exps_k, sum
     return total
 
 
+
 @njit(**NJIT_OPTIONS)
 def _output_row_gradient(j, t, h, fw, ratio, grads):
     """Row j of the W2 gradient (``b2``'s when j is the number of hidden units).
@@ -562,48 +366,3 @@ def _output_row_gradient(j, t, h, fw, ratio, grads):
             grads.b2[k] = total * to_gradient
         else:
             grads.W2[j, k] = total * to_gradient
-
-
-@njit(**PARALLEL_NJIT_OPTIONS)
-def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, output_scratch, grads):
-    """The whole numerical gradient from the caches, in one parallel pass.
-
-    Tasks alternate between a hidden unit (its W1 column and b1 entry) and a
-    row of W2 (the last one b2), so that the equal contiguous shares the
-    threads get hold equal work. Each task writes only its own entries and
-    sums over samples in a fixed order: bitwise the same for any number of
-    threads. ``hidden_scratch`` is (H, N_SCRATCH_ROWS, V), ``output_scratch``
-    (H + 1, B).
-    """
-    n_hidden = fw.a1.shape[1]
-    for task in prange(2 * n_hidden + 1):
-        unit = task // 2
-        if task % 2 == 0 and unit < n_hidden:
-            _hidden_unit_gradient(unit, t, W2, relu, h, fw, dv, hidden_scratch[unit], grads)
-        else:
-            row = n_hidden if task == 2 * n_hidden else unit
-            _output_row_gradient(row, t, h, fw, output_scratch[row], grads)
-
-
-# -- the same work as separate kernels, for timing each part (bench/profile_step.py) --------------
-
-
-@njit(**PARALLEL_NJIT_OPTIONS)
-def distinct_pixel_values_kernel(x, h, dv):
-    """The distinct values of every sample alone (``prepare_kernel``'s share of them)."""
-    for b in prange(x.shape[0]):
-        _distinct_values_into(b, x[b], h, dv)
-
-
-@njit(**PARALLEL_NJIT_OPTIONS)
-def hidden_layer_kernel(t, W2, relu, h, fw, dv, hidden_scratch, grads):
-    """The W1 and b1 gradient alone (``perturb_kernel``'s hidden-unit tasks)."""
-    for j in prange(fw.a1.shape[1]):
-        _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, hidden_scratch[j], grads)
-
-
-@njit(**PARALLEL_NJIT_OPTIONS)
-def output_layer_kernel(t, h, fw, output_scratch, grads):
-    """The W2 and b2 gradient alone (``perturb_kernel``'s output-row tasks)."""
-    for j in prange(fw.z1_T.shape[0]):
-        _output_row_gradient(j, t, h, fw, output_scratch[j], grads)

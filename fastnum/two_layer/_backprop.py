@@ -10,7 +10,7 @@ result does not depend on the thread count.
 
 from numba import njit, prange
 
-from ._config import NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._config import NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
 from ._forward import softmax_kernel
 
 

@@ -13,7 +13,7 @@ own, so the result does not depend on the number of threads.
 import numpy as np
 from numba import njit, prange
 
-from ._config import PARALLEL_NJIT_OPTIONS
+from .._config import PARALLEL_NJIT_OPTIONS
 from ._forward import batch_loss, nonzero_pixels
 
 N_SLICES = 64

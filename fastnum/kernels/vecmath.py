@@ -37,7 +37,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._config import NJIT_OPTIONS
+from .._config import NJIT_OPTIONS
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01  # upper bits of ln 2: k * LN2_HI is exact

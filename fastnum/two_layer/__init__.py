@@ -1,0 +1,11 @@
+"""The book's chapter-4 ``TwoLayerNet`` (784-50-10, sigmoid or ReLU).
+
+``net.py`` holds the facade; ``_forward.py`` the forward pass, loss and
+accuracy kernels; ``_numgrad_incremental.py`` the incremental numerical
+gradient; ``_numgrad_full.py`` the book's whole-forward loop, compiled;
+``_backprop.py`` backpropagation.
+"""
+
+from .net import TwoLayerNet, network_with_params
+
+__all__ = ["TwoLayerNet", "network_with_params"]
