@@ -6,6 +6,7 @@ Drop-in names for the book's modules::
     from fastnum import TwoLayerNet, numerical_gradient, load_mnist
     from fastnum import MultiLayerNet, MultiLayerNetExtend   # common/multi_layer_net*.py
     from fastnum.ch05 import TwoLayerNet                     # ch05/two_layer_net.py
+    from fastnum import SimpleConvNet                        # ch07/simple_convnet.py
     from fastnum.functions import sigmoid, softmax, cross_entropy_error
 """
 
@@ -20,6 +21,7 @@ from importlib import metadata as _metadata
 # Set before numba starts its threads; a value the user chose is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+from .conv import SimpleConvNet
 from .functions import (
     cross_entropy_error,
     identity_function,
@@ -46,6 +48,7 @@ __all__ = [
     "TwoLayerNet",
     "MultiLayerNet",
     "MultiLayerNetExtend",
+    "SimpleConvNet",
     "load_mnist",
     "numerical_diff",
     "numerical_gradient",

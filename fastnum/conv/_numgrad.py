@@ -1,0 +1,229 @@
+"""The incremental numerical gradient of ``SimpleConvNet``.
+
+Conv (F filters) - ReLU - max pool 2x2 - affine - ReLU - affine - softmax.
+Every entry is the book's central difference of the book's loss; what a
+perturbation moves, and so what is recomputed:
+
+* ``W2``, ``b2`` (the first affine layer) and ``W3``, ``b3``: above the
+  pooled features the network is ``fastnum.multi_layer``'s one-hidden-layer
+  ReLU net, so its per-sample kernels compute these entries with the pooled
+  features as the input (a weight ``W2[k, j]`` moves hidden unit j only in
+  samples whose pooled feature k is nonzero, evaluated once per distinct
+  feature value; a last-layer weight moves one logit).
+* ``W1[f, c, i, j]`` and ``b1[f]`` (filter f): the perturbation moves only
+  feature map f, at every position ``(y, x)`` by ``+-h`` times the input
+  pixel under that tap (``+-h`` for the bias), and only where that pixel is
+  nonzero. ``_filter_entry_gradient`` recomputes, per sample, the ReLU and
+  the 2x2 maxima of map f from the cached convolution (a maximum that does
+  not move passes nothing on), the hidden pre-activations moved by the
+  changed pooled features times their rows of ``W2``, the hidden ReLUs,
+  the logits moved by the changed hidden outputs times their rows of
+  ``W3``, and the book's softmax and log.
+
+Everything is evaluated by the book's formulas on the perturbed values
+(increments added to cached sums are the same real numbers as the sums
+recomputed); nothing is expanded or truncated. ``conv_forward_kernel`` is
+one parallel region over samples, the per-sample kernels two more,
+``filter_kernel`` one over the filter entries; every task owns its entries
+and sums over samples in order, so results are bitwise the same for any
+number of threads.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from ..kernels.vecmath import exp, log
+
+
+class ConvCache(NamedTuple):
+    """The convolution and pooling of a batch."""
+
+    x_padded: np.ndarray
+    """(B, C, H + 2 pad, W + 2 pad) the images, zero-padded."""
+    conv: np.ndarray
+    """(B, F, OH, OW) convolution plus bias (before ReLU)."""
+    pooled: np.ndarray
+    """(B, F * PH * PW) the 2x2 maxima of the ReLU'd maps, flattened as the book's Affine does."""
+
+
+@njit(**NJIT_OPTIONS)
+def _conv_of_sample(b, W1, b1, stride, cache):
+    """Sample b's feature maps and their pooled maxima."""
+    n_filters, n_channels, size, _ = W1.shape
+    conv_h, conv_w = cache.conv.shape[2], cache.conv.shape[3]
+    image = cache.x_padded[b]
+    for f in range(n_filters):
+        out = cache.conv[b, f]
+        for y in range(conv_h):
+            for x in range(conv_w):
+                total = 0.0
+                for c in range(n_channels):
+                    for i in range(size):
+                        for j in range(size):
+                            total += W1[f, c, i, j] * image[c, y * stride + i, x * stride + j]
+                out[y, x] = total + b1[f]
+    pool_h = conv_h // 2 if conv_h >= 2 else 0
+    pool_w = conv_w // 2 if conv_w >= 2 else 0
+    for f in range(n_filters):
+        for py in range(pool_h):
+            for px in range(pool_w):
+                best = 0.0  # ReLU outputs are >= 0; the window's maximum of them
+                for di in range(2):
+                    for dj in range(2):
+                        v = cache.conv[b, f, 2 * py + di, 2 * px + dj]
+                        if v > best:
+                            best = v
+                cache.pooled[b, (f * pool_h + py) * pool_w + px] = best
+
+
+@njit(**PARALLEL_NJIT_OPTIONS)
+def conv_forward_kernel(W1, b1, stride, cache):
+    """The convolution and pooling of every sample, parallel over samples."""
+    for b in prange(cache.conv.shape[0]):
+        _conv_of_sample(b, W1, b1, stride, cache)
+
+
+@njit(**NJIT_OPTIONS)
+def _perturbed_probability(b, f, c, i, j, is_bias, step, stride, target, W2, W3, cache, top, changed, changed_value,
+                           hidden_move, logits):
+    """Sample b's softmax probability of its label with filter entry (f, c, i, j) (or ``b1[f]``) moved by ``step``.
+
+    Returns -1.0 when nothing moved (the caller then knows the difference is 0).
+    """
+    conv_h, conv_w = cache.conv.shape[2], cache.conv.shape[3]
+    pool_h = conv_h // 2
+    pool_w = conv_w // 2
+    image = cache.x_padded[b, c]
+    n_changed = 0
+    for py in range(pool_h):
+        for px in range(pool_w):
+            best = 0.0
+            for di in range(2):
+                for dj in range(2):
+                    y = 2 * py + di
+                    x = 2 * px + dj
+                    tap = 1.0 if is_bias else image[y * stride + i, x * stride + j]
+                    v = cache.conv[b, f, y, x] + step * tap
+                    if v > best:
+                        best = v
+            k = (f * pool_h + py) * pool_w + px
+            move = best - cache.pooled[b, k]
+            if move != 0.0:
+                changed[n_changed] = k
+                changed_value[n_changed] = move
+                n_changed += 1
+    if n_changed == 0:
+        return -1.0
+    n_hidden = W2.shape[1]
+    for u in range(n_hidden):
+        hidden_move[u] = 0.0
+    for q in range(n_changed):
+        row = W2[changed[q]]
+        move = changed_value[q]
+        for u in range(n_hidden):
+            hidden_move[u] += move * row[u]
+    n_out = W3.shape[1]
+    for o in range(n_out):
+        logits[o] = top.a2[b, o]
+    for u in range(n_hidden):
+        a = top.a1[b, u] + hidden_move[u]
+        dz = (a if a > 0.0 else 0.0) - top.z1[b, u]
+        if dz != 0.0:
+            for o in range(n_out):
+                logits[o] += dz * W3[u, o]
+    row_max = logits[0]
+    for o in range(1, n_out):
+        row_max = max(row_max, logits[o])
+    total = 0.0
+    for o in range(n_out):
+        total += exp(logits[o] - row_max)
+    return exp(logits[target] - row_max) / total
+
+
+@njit(**NJIT_OPTIONS)
+def _filter_entry_gradient(f, c, i, j, is_bias, t, h, stride, W2, W3, cache, top, scratch):
+    """``(L(p+h) - L(p-h)) / (2h)`` for ``W1[f, c, i, j]`` (or ``b1[f]`` when ``is_bias``)."""
+    n_samples = cache.conv.shape[0]
+    changed = scratch.changed
+    total = 0.0
+    for b in range(n_samples):
+        y_plus = _perturbed_probability(b, f, c, i, j, is_bias, h, stride, t[b], W2, W3, cache, top, changed,
+                                        scratch.changed_value, scratch.hidden_move, scratch.logits)
+        y_minus = _perturbed_probability(b, f, c, i, j, is_bias, -h, stride, t[b], W2, W3, cache, top, changed,
+                                         scratch.changed_value, scratch.hidden_move, scratch.logits)
+        if y_plus < 0.0 and y_minus < 0.0:
+            continue  # neither perturbation moved a pooled feature of this sample
+        unmoved = top.target_exp[b] / (top.sum_without_T[t[b], b] + top.target_exp[b])
+        y_plus = unmoved if y_plus < 0.0 else y_plus
+        y_minus = unmoved if y_minus < 0.0 else y_minus
+        total -= log((y_plus + LOG_EPS) / (y_minus + LOG_EPS))
+    return total / n_samples / (2.0 * h)
+
+
+class FilterScratch(NamedTuple):
+    changed: np.ndarray
+    changed_value: np.ndarray
+    hidden_move: np.ndarray
+    logits: np.ndarray
+
+
+@njit(**NJIT_OPTIONS)
+def _filter_task(task, W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1):
+    """Task ``task``: one entry of W1 (flat index), or ``b1[task - W1.size]``."""
+    n_filters, n_channels, size, _ = W1.shape
+    scratch = FilterScratch(changed=np.empty(cache.pooled.shape[1], dtype=np.int64),
+                            changed_value=np.empty(cache.pooled.shape[1]), hidden_move=np.empty(W2.shape[1]),
+                            logits=np.empty(W3.shape[1]))
+    if task < W1.size:
+        f = task // (n_channels * size * size)
+        rest = task % (n_channels * size * size)
+        c = rest // (size * size)
+        i = (rest // size) % size
+        j = rest % size
+        grad_W1[f, c, i, j] = _filter_entry_gradient(f, c, i, j, False, t, h, stride, W2, W3, cache, top, scratch)
+    else:
+        f = task - W1.size
+        grad_b1[f] = _filter_entry_gradient(f, 0, 0, 0, True, t, h, stride, W2, W3, cache, top, scratch)
+
+
+@njit(**PARALLEL_NJIT_OPTIONS)
+def filter_kernel(W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1):
+    """The gradient of every filter weight and bias, parallel over them."""
+    for task in prange(W1.size + W1.shape[0]):
+        _filter_task(task, W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1)
+
+
+# -- the driver ---------------------------------------------------------------------------------------
+
+
+class ConvNetGradient:
+    """The buffers of one ``SimpleConvNet`` shape and batch size, and the calls of one gradient."""
+
+    def __init__(self, shape, n_hidden, n_out, n_samples):
+        from ..multi_layer._numgrad_per_sample import PerSampleGradient
+
+        self.shape = shape
+        self.cache = ConvCache(
+            x_padded=np.zeros((n_samples, shape.channels, shape.height + 2 * shape.pad, shape.width + 2 * shape.pad)),
+            conv=np.empty((n_samples, shape.filters, shape.conv_h, shape.conv_w)),
+            pooled=np.empty((n_samples, shape.pooled_size)),
+        )
+        self.dense = PerSampleGradient((shape.pooled_size, n_hidden, n_out), n_samples)
+        self.grad_W1 = np.empty((shape.filters, shape.channels, shape.filter_size, shape.filter_size))
+        self.grad_b1 = np.empty(shape.filters)
+
+    def run(self, x, labels, W1, b1, dense_layers, h):
+        """Every entry: the convolution, the dense part (per-sample kernels), then the filters."""
+        pad = self.shape.pad
+        self.cache.x_padded[:, :, pad:pad + self.shape.height, pad:pad + self.shape.width] = x
+        with_first_call = [(conv_forward_kernel, (W1, b1, self.shape.stride, self.cache))]
+        with_first_call += self.dense.calls(self.cache.pooled, labels, dense_layers, True, h, 0.0)
+        for kernel, args in with_first_call:
+            kernel(*args)
+        W2 = dense_layers.W[:dense_layers.w_off[1]].reshape(self.shape.pooled_size, -1)
+        W3 = dense_layers.W[dense_layers.w_off[1]:].reshape(W2.shape[1], -1)
+        filter_kernel(W1, labels, h, self.shape.stride, W2, W3, self.cache, self.dense.top, self.grad_W1,
+                      self.grad_b1)

@@ -1,0 +1,249 @@
+"""``SimpleConvNet``: the book's chapter-7 network with a compiled exact numerical gradient.
+
+The facade validates, draws the book's initial weights, runs predict, loss
+and backprop in numpy (``_passes.py``) and the numerical gradient in the
+compiled kernels (``_numgrad.py``), and reads and writes the book's pickles.
+"""
+
+import pickle
+
+import numpy as np
+
+from .._config import H
+from .._validate import _real_array, as_labels
+from ..progress import first_call_notice
+from ._numgrad import ConvNetGradient
+from ._passes import backward, conv_shape, cross_entropy, forward
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def _positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts of numpy arrays and nothing else: a pickle that names any other class
+    (which could run code) is refused instead of loaded."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it names {module}.{name}, which is not part of a parameter file "
+                                     f"(only numpy arrays in a dict are read)")
+
+
+class SimpleConvNet:
+    """The book's ``SimpleConvNet`` (``ch07/simple_convnet.py``).
+
+    conv - relu - pool (2x2, stride 2) - affine - relu - affine - softmax with loss.
+
+    Parameters
+    ----------
+    input_dim : (channels, height, width), default (1, 28, 28)
+    conv_param : dict, default {'filter_num': 30, 'filter_size': 5, 'pad': 0, 'stride': 1}
+    hidden_size : int, default 100
+    output_size : int, default 10
+    weight_init_std : float, default 0.01
+        ``W1``, ``W2``, ``W3`` are ``weight_init_std * np.random.randn(...)``
+        in that order and the biases zero, as the book: a seed gives the book's weights.
+
+    Attributes
+    ----------
+    params : dict
+        ``W1`` (filters, channels, size, size), ``b1``, ``W2`` (pooled features,
+        hidden), ``b2``, ``W3`` (hidden, output), ``b3``; float64, yours to update
+        or replace.
+
+    Notes
+    -----
+    The book sizes ``W2`` as ``int(filters * (conv_out / 2)**2)`` from the
+    input's height; sizes for which that is not the number of pooled features
+    (an odd convolution output, non-square images, strides that do not divide
+    evenly) make the book's network fail at its first forward pass, and are
+    refused here when the network is built.
+    """
+
+    def __init__(self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10,
+                 weight_init_std=0.01):
+        if conv_param is None:
+            conv_param = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
+        if not hasattr(input_dim, "__len__") or len(input_dim) != 3:
+            raise ValueError(f"input_dim must be (channels, height, width), got {input_dim!r}")
+        input_dim = tuple(_positive_int(d, "every entry of input_dim") for d in input_dim)
+        missing = [k for k in ("filter_num", "filter_size", "pad", "stride") if k not in conv_param]
+        if missing:
+            raise ValueError(f"conv_param lacks {', '.join(missing)} (it needs filter_num, filter_size, pad, stride)")
+        filter_num = _positive_int(conv_param["filter_num"], "conv_param['filter_num']")
+        filter_size = _positive_int(conv_param["filter_size"], "conv_param['filter_size']")
+        pad = _positive_int(conv_param["pad"], "conv_param['pad']", minimum=0)
+        stride = _positive_int(conv_param["stride"], "conv_param['stride']")
+        self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        self.output_size = _positive_int(output_size, "output_size")
+        if isinstance(weight_init_std, bool) or not isinstance(weight_init_std, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(weight_init_std):
+            raise ValueError(f"weight_init_std must be a finite number, got {weight_init_std!r}")
+        shape = conv_shape(input_dim, filter_num, filter_size, pad, stride)
+        if shape.conv_h < 2 or shape.conv_w < 2:
+            raise ValueError(f"a {filter_size}x{filter_size} filter with pad {pad} and stride {stride} leaves a "
+                             f"{shape.conv_h}x{shape.conv_w} feature map of a {input_dim[1]}x{input_dim[2]} image: "
+                             "too small for the 2x2 pooling")
+        conv_output_size = (input_dim[1] - filter_size + 2 * pad) / stride + 1  # the book's formula
+        book_pooled = int(filter_num * (conv_output_size / 2) * (conv_output_size / 2))
+        if book_pooled != shape.pooled_size:
+            raise ValueError(
+                f"the book sizes W2 for {book_pooled} pooled features but its layers produce "
+                f"{shape.pooled_size} ({filter_num} maps of {shape.pool_h}x{shape.pool_w}) for input_dim "
+                f"{input_dim} and conv_param {conv_param}: the book's SimpleConvNet fails on these sizes "
+                "(it needs square images whose convolution output is even)")
+        self.input_dim = input_dim
+        self.conv_param = {"filter_num": filter_num, "filter_size": filter_size, "pad": pad, "stride": stride}
+        self._shape = shape
+        self.params = {}
+        self.params["W1"] = weight_init_std * np.random.randn(filter_num, input_dim[0], filter_size, filter_size)
+        self.params["b1"] = np.zeros(filter_num)
+        self.params["W2"] = weight_init_std * np.random.randn(shape.pooled_size, self.hidden_size)
+        self.params["b2"] = np.zeros(self.hidden_size)
+        self.params["W3"] = weight_init_std * np.random.randn(self.hidden_size, self.output_size)
+        self.params["b3"] = np.zeros(self.output_size)
+        self._drivers = {}
+
+    # -- helpers -------------------------------------------------------------
+
+    def _params(self):
+        s = self._shape
+        expected = {"W1": (s.filters, s.channels, s.filter_size, s.filter_size), "b1": (s.filters,),
+                    "W2": (s.pooled_size, self.hidden_size), "b2": (self.hidden_size,),
+                    "W3": (self.hidden_size, self.output_size), "b3": (self.output_size,)}
+        arrays = {}
+        for name, want in expected.items():
+            if name not in self.params:
+                raise KeyError(f"params has no {name!r}; it needs {', '.join(PARAM_NAMES)}")
+            array = _real_array(self.params[name], f"params[{name!r}]")
+            if array.shape != want:
+                raise ValueError(f"params[{name!r}] has shape {array.shape}, expected {want}")
+            array = np.ascontiguousarray(array, dtype=np.float64)
+            if not np.isfinite(array).all():
+                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+                raise ValueError(f"params[{name!r}] contains NaN or inf (first at index {bad})")
+            arrays[name] = array
+        return arrays
+
+    def _inputs(self, x, t=None):
+        x = _real_array(x, "x")
+        want = self.input_dim
+        if x.ndim != 4 or x.shape[1:] != want:
+            hint = (f"; flat images need x.reshape(-1, {', '.join(map(str, want))}) "
+                    "(or load_mnist(flatten=False))") if x.ndim == 2 and x.shape[1] == int(np.prod(want)) else ""
+            raise ValueError(f"x must be images (N, {', '.join(map(str, want))}), got shape {x.shape}{hint}")
+        if x.shape[0] == 0:
+            raise ValueError("x is an empty batch (0 samples)")
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError("x contains NaN or inf")
+        labels = None if t is None else as_labels(t, x.shape[0], self.output_size)
+        return x, labels
+
+    # -- the book's API ------------------------------------------------------
+
+    def predict(self, x):
+        """Scores (the last affine layer's output), (N, output_size)."""
+        params = self._params()
+        x, _ = self._inputs(x)
+        return forward(self._shape, params, x)[0]
+
+    def loss(self, x, t):
+        """The book's loss: softmax cross-entropy with the 1e-7 in the log."""
+        params = self._params()
+        x, labels = self._inputs(x, t)
+        return float(cross_entropy(forward(self._shape, params, x)[0], labels))
+
+    def accuracy(self, x, t, batch_size=100):
+        """Fraction of samples whose highest score is the label, in batches of ``batch_size``.
+
+        As the book: samples past the last whole batch are not evaluated but
+        count in the denominator.
+        """
+        batch_size = _positive_int(batch_size, "batch_size")
+        params = self._params()
+        x, labels = self._inputs(x, t)
+        correct = 0
+        for i in range(x.shape[0] // batch_size):
+            chunk = slice(i * batch_size, (i + 1) * batch_size)
+            correct += np.sum(np.argmax(forward(self._shape, params, x[chunk])[0], axis=1) == labels[chunk])
+        return correct / x.shape[0]
+
+    def gradient(self, x, t):
+        """Gradient of the loss by backpropagation (the book's ``gradient``)."""
+        params = self._params()
+        x, labels = self._inputs(x, t)
+        scores, trace = forward(self._shape, params, x)
+        return backward(self._shape, params, scores, labels, trace)
+
+    def numerical_gradient(self, x, t):
+        """Central-difference gradient (h = 1e-4) of the book's loss, every parameter.
+
+        Every entry is ``(L(p + h) - L(p - h)) / (2h)``, each perturbed loss
+        evaluated at the perturbed parameters, compiled and parallel
+        (``fastnum/conv/_numgrad.py``); ``params`` are left bitwise unchanged.
+
+        Returns
+        -------
+        dict
+            ``W1``, ``b1``, ``W2``, ``b2``, ``W3``, ``b3``, shaped like ``params``.
+        """
+        from ..multi_layer._buffers import pack_layers, unpack_hidden_weights
+
+        params = self._params()
+        x, labels = self._inputs(x, t)
+        driver = self._drivers.get(x.shape[0])
+        if driver is None:
+            self._drivers.clear()
+            driver = self._drivers[x.shape[0]] = ConvNetGradient(self._shape, self.hidden_size, self.output_size,
+                                                                 x.shape[0])
+        dense = pack_layers([params["W2"], params["W3"]], [params["b2"], params["b3"]])
+        with first_call_notice("SimpleConvNet.numerical_gradient"):
+            driver.run(x, labels, params["W1"], params["b1"], dense, H)
+        grads = driver.dense.grads
+        (W2,) = unpack_hidden_weights(grads.W_T, grads.W_T_off, driver.dense.sizes)
+        return {"W1": driver.grad_W1.copy(), "b1": driver.grad_b1.copy(), "W2": W2, "b2": grads.b.copy(),
+                "W3": driver.dense.top_grads.W2.copy(), "b3": driver.dense.top_grads.b2.copy()}
+
+    # -- the book's parameter files ----------------------------------------------
+
+    def save_params(self, file_name="params.pkl"):
+        """Write ``params`` as the book does: a pickled dict of numpy arrays."""
+        params = {key: np.asarray(value) for key, value in self.params.items()}
+        with open(file_name, "wb") as handle:
+            pickle.dump(params, handle)
+
+    def load_params(self, file_name="params.pkl"):
+        """Read a parameter file written by ``save_params`` or by the book's ``save_params``.
+
+        Only a dict of numpy arrays with this network's keys and shapes is
+        accepted: a pickle naming anything else is refused without running
+        it, and ``params`` are left unchanged when the file does not fit.
+        """
+        with open(file_name, "rb") as handle:
+            try:
+                loaded = _ArraysOnlyUnpickler(handle).load()
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+                raise ValueError(f"{file_name} is not a parameter file: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{file_name} holds a {type(loaded).__name__}, not a dict of parameters")
+        candidate = dict(self.params)
+        candidate.update(loaded)
+        previous, self.params = self.params, candidate
+        try:
+            self._params()
+        except (KeyError, ValueError, TypeError) as error:
+            self.params = previous
+            raise ValueError(f"{file_name} does not fit this network: {error}") from None
