@@ -1,5 +1,5 @@
-"""fastnum: the numerical-gradient training of "Deep Learning from Scratch"
-(chapter 4), exact and fast enough to run.
+"""fastnum: the numerical gradients of "Deep Learning from Scratch" (chapters
+4 to 7), exact and fast enough to use.
 
 Drop-in names for the book's modules::
 
