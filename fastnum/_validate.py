@@ -86,20 +86,17 @@ def as_labels(t, n_samples, n_out, single=False):
     return labels
 
 
-def as_params(params, n_in, n_hidden, n_out):
-    """The four parameter arrays as C-ordered float64, checked against the sizes and for NaN/inf.
-
-    Arrays that already are C-ordered float64 are returned as they are (no
-    copy); the kernels only read them.
-    """
-    expected = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
-    arrays = []
-    for name in PARAM_NAMES:
+def as_named_params(params, expected):
+    """``params[name]`` for every name of ``expected`` (name -> shape), as C-ordered float64, checked:
+    present, real, of the expected shape, finite. Arrays that already are C-ordered float64 are
+    returned as they are (no copy); the kernels only read them."""
+    arrays = {}
+    for name, shape in expected.items():
         if name not in params:
-            raise KeyError(f"params has no {name!r}; it needs {', '.join(PARAM_NAMES)}")
+            raise KeyError(f"params has no {name!r}; it needs {', '.join(expected)}")
         array = _real_array(params[name], f"params[{name!r}]")
-        if array.shape != expected[name]:
-            raise ValueError(f"params[{name!r}] has shape {array.shape}, expected {expected[name]}")
+        if array.shape != shape:
+            raise ValueError(f"params[{name!r}] has shape {array.shape}, expected {shape}")
         array = np.ascontiguousarray(array, dtype=np.float64)
         if not np.isfinite(array).all():
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
@@ -107,5 +104,12 @@ def as_params(params, n_in, n_hidden, n_out):
                 f"params[{name!r}] contains NaN or inf (first at index {bad}); "
                 "every gradient of it would be NaN"
             )
-        arrays.append(array)
+        arrays[name] = array
     return arrays
+
+
+def as_params(params, n_in, n_hidden, n_out):
+    """The two-layer net's four parameter arrays (``as_named_params``), in ``PARAM_NAMES`` order."""
+    expected = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
+    arrays = as_named_params(params, expected)
+    return [arrays[name] for name in PARAM_NAMES]

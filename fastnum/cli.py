@@ -52,34 +52,26 @@ def _positive_int(text):
     return value
 
 
-def _positive_float(text):
+def _float_option(text, accept, requirement):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    if not (math.isfinite(value) and accept(value)):
+        raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
     return value
+
+
+def _positive_float(text):
+    return _float_option(text, lambda v: v > 0, "a positive finite number")
 
 
 def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+    return _float_option(text, lambda v: v >= 0, "a finite number >= 0")
 
 
 def _dropout_ratio(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a ratio, got {text!r}") from None
-    if not (0 <= value < 1):
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1 (the fraction dropped), got {text}")
-    return value
+    return _float_option(text, lambda v: 0 <= v < 1, "at least 0 and below 1 (the fraction dropped)")
 
 
 def _weight_init(text):

@@ -1,7 +1,7 @@
 """Drop-in for the book's ``common/functions.py``: same names, same results.
 
 These work on numpy arrays of any shape, exactly as the book's do; the
-compiled network uses its own kernels (``_forward.py``) for the same formulas.
+compiled networks use their own kernels (``two_layer/_forward.py``, ...) for the same formulas.
 """
 
 import numpy as np

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._config import LOG_EPS
+from ..multi_layer._passes import cross_entropy_backward
 
 POOL = 2
 """The book's pooling window and stride."""
@@ -88,21 +88,10 @@ def forward(shape, params, x):
     return hidden @ W3 + b3, Trace(col, conv, pool_argmax, pooled, hidden_pre, hidden)
 
 
-def cross_entropy(scores, labels):
-    """The book's ``SoftmaxWithLoss``: softmax (row max subtracted), mean of ``-log(y_t + 1e-7)``."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    y = np.exp(shifted) / np.sum(np.exp(shifted), axis=1, keepdims=True)
-    return -np.sum(np.log(y[np.arange(labels.shape[0]), labels] + LOG_EPS)) / labels.shape[0]
-
-
 def backward(shape, params, scores, labels, trace):
     """Backprop of the loss (the book's ``gradient``): dict of W1..b3."""
     n = labels.shape[0]
-    y = np.exp(scores - scores.max(axis=1, keepdims=True))
-    y /= y.sum(axis=1, keepdims=True)
-    dout = y
-    dout[np.arange(n), labels] -= 1
-    dout /= n
+    dout = cross_entropy_backward(scores, labels)
     grads = {"W3": trace.hidden.T @ dout, "b3": dout.sum(axis=0)}
     dout = np.where(trace.hidden_pre > 0, dout @ params["W3"].T, 0.0)
     grads["W2"] = trace.pooled.T @ dout

@@ -10,10 +10,11 @@ import pickle
 import numpy as np
 
 from .._config import H
-from .._validate import _real_array, as_labels
+from .._validate import _real_array, as_labels, as_named_params
+from ..multi_layer._passes import cross_entropy
 from ..progress import first_call_notice
 from ._numgrad import ConvNetGradient
-from ._passes import backward, conv_shape, cross_entropy, forward
+from ._passes import backward, conv_shape, forward
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 
@@ -123,19 +124,7 @@ class SimpleConvNet:
         expected = {"W1": (s.filters, s.channels, s.filter_size, s.filter_size), "b1": (s.filters,),
                     "W2": (s.pooled_size, self.hidden_size), "b2": (self.hidden_size,),
                     "W3": (self.hidden_size, self.output_size), "b3": (self.output_size,)}
-        arrays = {}
-        for name, want in expected.items():
-            if name not in self.params:
-                raise KeyError(f"params has no {name!r}; it needs {', '.join(PARAM_NAMES)}")
-            array = _real_array(self.params[name], f"params[{name!r}]")
-            if array.shape != want:
-                raise ValueError(f"params[{name!r}] has shape {array.shape}, expected {want}")
-            array = np.ascontiguousarray(array, dtype=np.float64)
-            if not np.isfinite(array).all():
-                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-                raise ValueError(f"params[{name!r}] contains NaN or inf (first at index {bad})")
-            arrays[name] = array
-        return arrays
+        return as_named_params(self.params, expected)
 
     def _inputs(self, x, t=None):
         x = _real_array(x, "x")

@@ -8,6 +8,9 @@ of 150 nonzero pixels; every one for continuous hidden activations) and add
 it to every input holding that value.
 """
 
+from typing import NamedTuple
+
+import numpy as np
 from numba import njit
 
 from .._config import NJIT_OPTIONS
@@ -105,3 +108,32 @@ def _distinct_values_of_sample(
         exp_minus_step[v] = exp(-h * row_values[v])
         exp_plus_step[v] = exp(h * row_values[v])
     return count, n_padded, one_code, max_abs_value
+
+
+class DistinctValues(NamedTuple):
+    """Per sample: nonzero pixels, their distinct values and the factors of the sigmoid's step."""
+
+    values: np.ndarray
+    n_values: np.ndarray
+    nonzero_idx: np.ndarray
+    n_nonzero: np.ndarray
+    codes: np.ndarray
+    one_code: np.ndarray
+    exp_minus_step: np.ndarray
+    exp_plus_step: np.ndarray
+    max_abs_value: np.ndarray
+    tables: np.ndarray
+    used_slots: np.ndarray
+
+
+@njit(**NJIT_OPTIONS)
+def _distinct_values_into(b, x_row, h, dv):
+    """``_distinct_values_of_sample`` for sample b, into the tables of ``dv``."""
+    n_nonzero, n_values, one_code, max_abs_value = _distinct_values_of_sample(
+        x_row, h, dv.values[b], dv.nonzero_idx[b], dv.codes[b], dv.exp_minus_step[b], dv.exp_plus_step[b],
+        dv.tables[b], dv.used_slots[b],
+    )
+    dv.n_nonzero[b] = n_nonzero
+    dv.n_values[b] = n_values
+    dv.one_code[b] = one_code
+    dv.max_abs_value[b] = max_abs_value

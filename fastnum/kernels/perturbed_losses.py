@@ -114,7 +114,7 @@ def _sample_loss_differences_small_steps(
       ``exp(a2[c] + dz w_c - m) = e_c * exp(dz w_c)`` with ``e_c = exp(a2[c] - m)``
       cached; ``exp(dz w_c)`` is ``exp_small``'s degree-6 Taylor polynomial
       ``P(dz w_c)``, whose truncation error on ``|dz w_c| <= 2**-7`` is below
-      4e-19 relative (``_vecmath.exp_small``: within 1 ulp of exp);
+      4e-19 relative (``vecmath.exp_small``: within 1 ulp of exp);
     * the denominator ``S(dz) = sum_c e_c P(dz w_c)`` is, as a polynomial in
       dz, ``sum_k dz**k M_k`` with the moments ``M_k = sum_c e_c w_c**k / k!``:
       the same real number, so it is computed once per (sample, unit) as seven
@@ -128,7 +128,7 @@ def _sample_loss_differences_small_steps(
       ``D = (T- + 1e-7 S-) S+``: the same real number with one division.
       Since the logits of the two perturbed samples differ by at most
       ``|dz+ - dz-| max_c |w_t - w_c| <= 4 * bound``, ``|log(N / D)| <= 2**-6``
-      and so ``|d| <= 2**-6 (1 + 2**-6)``, where ``_vecmath.log1p_small`` is
+      and so ``|d| <= 2**-6 (1 + 2**-6)``, where ``vecmath.log1p_small`` is
       within 1 ulp (its series' remainder is below 1e-18 relative there);
     * both sigmoids share one division: ``1 / (1 + u e-+) = (1 + u e+-) /
       ((1 + u e-)(1 + u e+))``, exact in real numbers, a few ulps in doubles
@@ -310,7 +310,7 @@ def _output_loss_differences_small_steps(k, t, z_row, h, target_exp, exps_k, sum
     the shift), the moved logit's term is ``e_k exp(u)`` with ``u = +-h z``
     and the others stay ``e_c``: the denominator is ``S + e_k expm1(u)``
     with ``S = sum_c e_c``, and ``expm1`` on ``|u| <= 2**-8`` is
-    ``_vecmath.expm1_small`` (within 1 ulp). The loss difference is
+    ``vecmath.expm1_small`` (within 1 ulp). The loss difference is
     ``-log1p((N - D) / D)`` as in the hidden layer, where
     ``|log(N / D)| <= |u+ - u-| <= 2**-7`` (a log-softmax moves by at most the
     logit's step) keeps ``log1p_small`` on its domain. No exp, no max, two

@@ -31,7 +31,7 @@ Arrays are laid out unit-major (unit, sample), so that every inner loop runs
 over the samples of one unit and vectorises. ``forward_kernel`` computes
 the cached training forward pass (one parallel region per layer, over
 units); ``perturb_kernel`` runs one task per hidden unit and per row of the
-last layer (those reuse ``_numgrad_incremental._output_row_gradient``: a
+last layer (those reuse ``kernels.perturbed_losses._output_row_gradient``: a
 last-layer weight moves one logit of each sample), each with its own scratch
 and sums in a fixed order: bitwise the same for any thread count.
 """
@@ -43,9 +43,9 @@ from numba import njit, prange
 
 from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
 from ..kernels.activations import hidden_activation
-from ..kernels.perturbed_losses import _output_row_gradient, _sample_caches
+from ..kernels.perturbed_losses import _sample_caches
 from ..kernels.vecmath import exp, log
-from ._numgrad_per_sample import _add_weight_decay, bias, weights
+from ._numgrad_per_sample import _add_weight_decay, bias, output_row_gradient, weights
 
 BN_EPS = 10e-7
 """The constant the book's ``BatchNormalization`` adds to the variance."""
@@ -347,7 +347,6 @@ def perturb_kernel(t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, 
                    output_scratch, grads, top_grads):
     """Every gradient entry, one task per hidden unit and per row of the last layer (interleaved)."""
     n_hidden_layers = layers.sizes.shape[0] - 2
-    n_top = layers.sizes[n_hidden_layers]
     W_last = weights(layers, n_hidden_layers)
     for task in prange(task_layer.shape[0]):
         k = task_layer[task]
@@ -355,9 +354,7 @@ def perturb_kernel(t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, 
         if k < n_hidden_layers:
             _hidden_unit_gradient(k, j, t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, grads)
         else:
-            _output_row_gradient(j, t, h, top, output_scratch[j], top_grads)
-            if j < n_top:
-                _add_weight_decay(W_last[j], h, weight_decay_lambda, 1.0 / (2.0 * h), top_grads.W2[j])
+            output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, output_scratch[j], top_grads)
 
 
 # -- the driver: buffers for one batch size, both kernels in order ---------------------------------

@@ -3,8 +3,8 @@
 ``MultiLayerNet`` and ``MultiLayerNetExtend`` without batch norm (dropout
 allowed, its masks fixed for the call): K hidden layers, then the logits.
 Without batch norm every sample's loss depends on that sample only, so, as in
-the two-layer kernels (``fastnum/_numgrad_incremental.py``, whose per-sample
-functions this module reuses), each perturbation is evaluated sample by
+the two-layer kernels (``fastnum/two_layer/_numgrad_incremental.py``; the per-sample
+functions both use are in ``fastnum/kernels/``), each perturbation is evaluated sample by
 sample, and only in the samples it moves:
 
 * ``W_k[i, j]`` (hidden layer k) moves the pre-activation ``A[k, b, j]`` by
@@ -47,8 +47,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ..kernels.activations import hidden_activation, nonzero_pixels
-from ..kernels.distinct_values import _distinct_values_of_sample, hash_table_size, padded_width
+from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
+from ..kernels.distinct_values import DistinctValues, _distinct_values_into, hash_table_size, padded_width
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     SIGMOID_PAIR_LIMIT,
@@ -110,22 +110,6 @@ class HiddenCache(NamedTuple):
     """(B, N) int64 scratch: the nonzero outputs of the last hidden layer."""
 
 
-class DeepDistinctValues(NamedTuple):
-    """``_numgrad_incremental.DistinctValues`` with a leading axis: the inputs of each hidden layer."""
-
-    values: np.ndarray
-    n_values: np.ndarray
-    nonzero_idx: np.ndarray
-    n_nonzero: np.ndarray
-    codes: np.ndarray
-    one_code: np.ndarray
-    exp_minus_step: np.ndarray
-    exp_plus_step: np.ndarray
-    max_abs_value: np.ndarray
-    tables: np.ndarray
-    used_slots: np.ndarray
-
-
 class DeepGradients(NamedTuple):
     """Where the kernel writes: hidden layers' weights transposed (a unit owns a row), flat."""
 
@@ -136,59 +120,22 @@ class DeepGradients(NamedTuple):
     """Hidden layer k's bias gradient from ``Layers.b_off[k]``."""
 
 
-@njit(**NJIT_OPTIONS)
-def _affine_row(in_row, nonzero_idx, n_nonzero, W, bias_row, out):
-    """``out = in_row @ W + bias_row`` over the listed nonzero inputs, in input order."""
-    n_out = out.shape[0]
-    for j in range(n_out):
-        out[j] = 0.0
-    p = 0
-    # four inputs per pass (as ``_forward.forward_row_sparse``): the same sum, in order
-    while p + 4 <= n_nonzero:
-        i0 = nonzero_idx[p]
-        i1 = nonzero_idx[p + 1]
-        i2 = nonzero_idx[p + 2]
-        i3 = nonzero_idx[p + 3]
-        x0 = in_row[i0]
-        x1 = in_row[i1]
-        x2 = in_row[i2]
-        x3 = in_row[i3]
-        w0 = W[i0]
-        w1 = W[i1]
-        w2 = W[i2]
-        w3 = W[i3]
-        for j in range(n_out):
-            acc = out[j]
-            acc += x0 * w0[j]
-            acc += x1 * w1[j]
-            acc += x2 * w2[j]
-            acc += x3 * w3[j]
-            out[j] = acc
-        p += 4
-    while p < n_nonzero:
-        i = nonzero_idx[p]
-        xv = in_row[i]
-        for j in range(n_out):
-            out[j] += xv * W[i, j]
-        p += 1
-    for j in range(n_out):
-        out[j] += bias_row[j]
+@njit(inline="always", **NJIT_OPTIONS)
+def _layer_view(dv, k):
+    """Hidden layer k's tables of ``dv`` as the two-layer net's ``DistinctValues`` (views)."""
+    return DistinctValues(dv.values[k], dv.n_values[k], dv.nonzero_idx[k], dv.n_nonzero[k], dv.codes[k],
+                          dv.one_code[k], dv.exp_minus_step[k], dv.exp_plus_step[k], dv.max_abs_value[k],
+                          dv.tables[k], dv.used_slots[k])
 
 
 @njit(**NJIT_OPTIONS)
 def _hidden_layer_of_sample(k, b, in_row, layers, relu, h, hc, dv):
     """Hidden layer k of sample b: the distinct values of its input, then A, Z."""
     n_out = layers.sizes[k + 1]
-    n_nonzero, n_values, one_code, max_abs_value = _distinct_values_of_sample(
-        in_row, h, dv.values[k, b], dv.nonzero_idx[k, b], dv.codes[k, b], dv.exp_minus_step[k, b],
-        dv.exp_plus_step[k, b], dv.tables[k, b], dv.used_slots[k, b],
-    )
-    dv.n_nonzero[k, b] = n_nonzero
-    dv.n_values[k, b] = n_values
-    dv.one_code[k, b] = one_code
-    dv.max_abs_value[k, b] = max_abs_value
+    _distinct_values_into(b, in_row, h, _layer_view(dv, k))
+    n_nonzero = dv.n_nonzero[k, b]
     a_row = hc.A[k, b, :n_out]
-    _affine_row(in_row, dv.nonzero_idx[k, b], n_nonzero, weights(layers, k), bias(layers, k), a_row)
+    affine_row_sparse(in_row, dv.nonzero_idx[k, b], n_nonzero, weights(layers, k), bias(layers, k), a_row)
     keep = hc.keep[k, b]
     z_row = hc.Z[k, b]
     for j in range(n_out):
@@ -265,7 +212,7 @@ def _logits_of_sample(b, t_b, layers, hc, top):
     n_top = layers.sizes[last + 1]
     z_top = hc.Z[last, b, :n_top]
     n_nonzero = nonzero_pixels(z_top, hc.top_nonzero[b])
-    _affine_row(z_top, hc.top_nonzero[b], n_nonzero, weights(layers, last + 1), bias(layers, last + 1), top.a2[b])
+    affine_row_sparse(z_top, hc.top_nonzero[b], n_nonzero, weights(layers, last + 1), bias(layers, last + 1), top.a2[b])
     for j in range(n_top):
         top.a1[b, j] = hc.A[last, b, j]
         top.z1[b, j] = z_top[j]
@@ -348,6 +295,15 @@ def _add_weight_decay(weight_values, h, weight_decay_lambda, to_gradient_of_loss
 
 
 @njit(**NJIT_OPTIONS)
+def output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, scratch, top_grads):
+    """Row j of the last layer's weight gradient (its bias when j is the last hidden layer's width),
+    weight decay included."""
+    _output_row_gradient(j, t, h, top, scratch, top_grads)
+    if j < W_last.shape[0]:
+        _add_weight_decay(W_last[j], h, weight_decay_lambda, 1.0 / (2.0 * h), top_grads.W2[j])
+
+
+@njit(**NJIT_OPTIONS)
 def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv, top, scratch, deep_scratch,
                           grads):
     """Column j of hidden layer k's weight gradient and ``b_k[j]``'s: the perturbations of unit j."""
@@ -414,7 +370,6 @@ def perturb_kernel(t, layers, relu, h, weight_decay_lambda, hc, dv, top, task_la
     get hold about equal work.
     """
     n_hidden_layers = layers.sizes.shape[0] - 2
-    n_top = layers.sizes[n_hidden_layers]
     W_last = weights(layers, n_hidden_layers)
     for task in prange(task_layer.shape[0]):
         k = task_layer[task]
@@ -424,9 +379,7 @@ def perturb_kernel(t, layers, relu, h, weight_decay_lambda, hc, dv, top, task_la
             _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv, top,
                                   hidden_scratch[slot], deep_scratch[slot], grads)
         else:
-            _output_row_gradient(j, t, h, top, output_scratch[j], top_grads)
-            if j < n_top:
-                _add_weight_decay(W_last[j], h, weight_decay_lambda, 1.0 / (2.0 * h), top_grads.W2[j])
+            output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, output_scratch[j], top_grads)
 
 
 # -- the driver: buffers for one batch size, both kernels in order ---------------------------------
@@ -456,7 +409,8 @@ class PerSampleGradient:
             top_nonzero=np.empty((n_samples, widest), dtype=np.int64),
         )
         self.keep = self.hidden.keep
-        self.distinct = DeepDistinctValues(
+        # the two-layer net's tables with a leading axis: one per hidden layer's input
+        self.distinct = DistinctValues(
             values=np.zeros(shape + (width,)), n_values=np.zeros(shape, dtype=np.int64),
             nonzero_idx=np.zeros(shape + (widest_in,), dtype=np.int64), n_nonzero=np.zeros(shape, dtype=np.int64),
             codes=np.zeros(shape + (widest_in,), dtype=np.int64), one_code=np.zeros(shape, dtype=np.int64),

@@ -101,17 +101,22 @@ def weight_decay(arch, W):
     return total
 
 
+def cross_entropy_backward(scores, labels):
+    """The book's ``SoftmaxWithLoss.backward``: ``(softmax(scores) - onehot(t)) / B``."""
+    n = labels.shape[0]
+    y = np.exp(scores - scores.max(axis=1, keepdims=True))
+    y /= y.sum(axis=1, keepdims=True)
+    y[np.arange(n), labels] -= 1
+    return y / n
+
+
 def backward(arch, W, gamma, logits, labels, trace, masks):
     """Backprop of the training-mode loss (the book's ``gradient``); lists per layer.
 
     Returns (dW, db, dgamma, dbeta); the weight decay's ``lambda W`` is in dW.
     """
     n = labels.shape[0]
-    y = np.exp(logits - logits.max(axis=1, keepdims=True))
-    y /= y.sum(axis=1, keepdims=True)
-    dout = y
-    dout[np.arange(n), labels] -= 1
-    dout /= n
+    dout = cross_entropy_backward(logits, labels)
     n_layers = arch.n_hidden_layers + 1
     dW, db = [None] * n_layers, [None] * n_layers
     dgamma, dbeta = [None] * arch.n_hidden_layers, [None] * arch.n_hidden_layers

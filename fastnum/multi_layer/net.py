@@ -11,7 +11,7 @@ dispatch: ``predict``/``loss``/``gradient`` to the numpy passes
 import numpy as np
 
 from .._config import H
-from .._validate import _real_array, as_batch, as_labels
+from .._validate import _real_array, as_batch, as_labels, as_named_params
 from ..progress import first_call_notice
 from ._buffers import pack_layers, unpack_hidden_weights
 from ._numgrad_batchnorm import BatchNormGradient
@@ -167,18 +167,7 @@ class MultiLayerNetExtend:
             if self.use_batchnorm and idx < len(sizes) - 1:
                 expected[f"gamma{idx}"] = (sizes[idx],)
                 expected[f"beta{idx}"] = (sizes[idx],)
-        arrays = {}
-        for name, shape in expected.items():
-            if name not in self.params:
-                raise KeyError(f"params has no {name!r}; this network needs {', '.join(expected)}")
-            array = _real_array(self.params[name], f"params[{name!r}]")
-            if array.shape != shape:
-                raise ValueError(f"params[{name!r}] has shape {array.shape}, expected {shape}")
-            array = np.ascontiguousarray(array, dtype=np.float64)
-            if not np.isfinite(array).all():
-                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-                raise ValueError(f"params[{name!r}] contains NaN or inf (first at index {bad})")
-            arrays[name] = array
+        arrays = as_named_params(self.params, expected)
         n = len(sizes) - 1
         W = [arrays[f"W{i}"] for i in range(1, n + 1)]
         b = [arrays[f"b{i}"] for i in range(1, n + 1)]

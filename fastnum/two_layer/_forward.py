@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ..kernels.activations import hidden_activation, nonzero_pixels
+from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
 from ..kernels.vecmath import exp
 
 
@@ -28,40 +28,8 @@ def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_r
     """Forward pass of one sample whose nonzero pixels are ``nonzero_idx[:n_nonzero]``."""
     n_hidden = W1.shape[1]
     n_out = W2.shape[1]
+    affine_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, a1_row)
     for j in range(n_hidden):
-        a1_row[j] = 0.0
-    # four pixels per pass over the row: each a1[j] still adds its products in pixel
-    # order (the same sum, bit for bit), but is loaded and stored a quarter as often
-    p = 0
-    while p + 4 <= n_nonzero:
-        i0 = nonzero_idx[p]
-        i1 = nonzero_idx[p + 1]
-        i2 = nonzero_idx[p + 2]
-        i3 = nonzero_idx[p + 3]
-        x0 = x_row[i0]
-        x1 = x_row[i1]
-        x2 = x_row[i2]
-        x3 = x_row[i3]
-        w0 = W1[i0]
-        w1 = W1[i1]
-        w2 = W1[i2]
-        w3 = W1[i3]
-        for j in range(n_hidden):
-            acc = a1_row[j]
-            acc += x0 * w0[j]
-            acc += x1 * w1[j]
-            acc += x2 * w2[j]
-            acc += x3 * w3[j]
-            a1_row[j] = acc
-        p += 4
-    while p < n_nonzero:
-        i = nonzero_idx[p]
-        xv = x_row[i]
-        for j in range(n_hidden):
-            a1_row[j] += xv * W1[i, j]
-        p += 1
-    for j in range(n_hidden):
-        a1_row[j] += b1[j]
         z1_row[j] = hidden_activation(a1_row[j], relu)
     for k in range(n_out):
         a2_row[k] = 0.0

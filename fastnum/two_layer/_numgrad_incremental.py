@@ -37,13 +37,11 @@ Few regions matter on a busy machine, where every region waits for its slowest
 thread.
 """
 
-from typing import NamedTuple
 
-import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
-from ..kernels.distinct_values import _distinct_values_of_sample
+from ..kernels.distinct_values import _distinct_values_into
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     SIGMOID_PAIR_LIMIT,
@@ -54,37 +52,6 @@ from ..kernels.perturbed_losses import (
 )
 from ..kernels.vecmath import SMALL_EXP_GUARD
 from ._forward import forward_row_sparse
-
-
-@njit(**NJIT_OPTIONS)
-def _distinct_values_into(b, x_row, h, dv):
-    """``_distinct_values_of_sample`` for sample b, into the tables of ``dv``."""
-    n_nonzero, n_values, one_code, max_abs_value = _distinct_values_of_sample(
-        x_row, h, dv.values[b], dv.nonzero_idx[b], dv.codes[b], dv.exp_minus_step[b], dv.exp_plus_step[b],
-        dv.tables[b], dv.used_slots[b],
-    )
-    dv.n_nonzero[b] = n_nonzero
-    dv.n_values[b] = n_values
-    dv.one_code[b] = one_code
-    dv.max_abs_value[b] = max_abs_value
-
-
-
-class DistinctValues(NamedTuple):
-    """Per sample: nonzero pixels, their distinct values and the factors of the sigmoid's step."""
-
-    values: np.ndarray
-    n_values: np.ndarray
-    nonzero_idx: np.ndarray
-    n_nonzero: np.ndarray
-    codes: np.ndarray
-    one_code: np.ndarray
-    exp_minus_step: np.ndarray
-    exp_plus_step: np.ndarray
-    max_abs_value: np.ndarray
-    tables: np.ndarray
-    used_slots: np.ndarray
-
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)

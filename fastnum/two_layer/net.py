@@ -5,13 +5,13 @@ import numpy as np
 from .._config import H
 from .._validate import PARAM_NAMES, as_batch, as_labels, as_params
 from ..kernels.activations import ACTIVATIONS
-from ..kernels.distinct_values import hash_table_size, padded_width
+from ..kernels.distinct_values import DistinctValues, hash_table_size, padded_width
 from ..kernels.perturbed_losses import N_SCRATCH_ROWS, ForwardCache, Gradients
 from ..progress import first_call_notice
 from ._backprop import backprop_kernel
 from ._forward import forward_kernel, mean_loss_kernel, predict_labels_kernel, softmax_kernel
 from ._numgrad_full import N_SLICES, full_kernel
-from ._numgrad_incremental import DistinctValues, perturb_kernel, prepare_kernel
+from ._numgrad_incremental import perturb_kernel, prepare_kernel
 
 GRADIENT_METHODS = ("incremental", "full")
 
