@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +100,15 @@ def test_training_table_reports_the_ratio_to_the_reference():
               "ratio_numerical_to_numpy_backprop": 1.5}
     table = training_markdown(report, {"cpu": "cpu", "cores": 2, "vector_width": "AVX2"})
     assert "| 1.50x |" in table and "(reference)" in table and "**1.50x**" in table
+
+
+def test_profile_step_times_every_stage(rng):
+    """``python -m bench.profile_step``: every stage runs (a smoke test, nothing timed is checked)."""
+    from bench.profile_step import profile
+    from fastnum import TwoLayerNet
+    from references.naive import mnist_like_batch
+
+    x, t = mnist_like_batch(rng, 20)
+    np.random.seed(0)
+    results = profile(TwoLayerNet(784, 50, 10), x, t, repeats=1)
+    assert "all perturbed losses (perturb_kernel)" in results and all(ms > 0 for ms in results.values())

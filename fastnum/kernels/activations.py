@@ -11,14 +11,12 @@ ACTIVATIONS = ("sigmoid", "relu")
 """Hidden-layer activations by name; the kernels take ``relu`` as a bool (False: sigmoid)."""
 
 
-
 @njit(inline="always", **NJIT_OPTIONS)
 def hidden_activation(a, relu):
     """sigmoid(a) = 1 / (1 + exp(-a)), or max(a, 0) when ``relu``."""
     if relu:
         return a if a > 0.0 else 0.0
     return 1.0 / (1.0 + exp(-a))
-
 
 
 @njit(inline="always", **NJIT_OPTIONS)

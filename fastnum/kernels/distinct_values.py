@@ -23,11 +23,9 @@ over them never fall into their slow scalar remainder. A zero value is a
 perturbation that changes nothing; its loss difference is never used."""
 
 
-
 def padded_width(n_in):
     """Columns of the distinct-value tables for ``n_in`` pixels (plus the bias "pixel")."""
     return -(-(n_in + 1) // VALUE_PADDING) * VALUE_PADDING
-
 
 
 def hash_table_size(n_in):
@@ -38,7 +36,6 @@ def hash_table_size(n_in):
     return size
 
 
-
 @njit(inline="always", **NJIT_OPTIONS)
 def _slot_of(value, mask):
     """Home slot of a nonzero float64 in an open-addressing table (mask = size - 1)."""
@@ -47,7 +44,6 @@ def _slot_of(value, mask):
     bits ^= bits >> 29
     bits ^= bits >> 13
     return bits & mask
-
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -67,7 +63,6 @@ def _code_of(value, row_values, table, used_slots, n_distinct):
     used_slots[n_distinct] = slot
     row_values[n_distinct] = value
     return n_distinct, n_distinct + 1
-
 
 
 @njit(**NJIT_OPTIONS)

@@ -33,7 +33,6 @@ N_SCRATCH_ROWS = 9
 """Vectors of length max-distinct-values each hidden unit needs in the hidden-layer kernel."""
 
 
-
 @njit(inline="always", **NJIT_OPTIONS)
 def _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff):
     """``-log(y(+h) + 1e-7) + log(y(-h) + 1e-7)`` for each value, as one log,
@@ -42,7 +41,6 @@ def _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_d
         loss_diff[v] = -log(
             (target_plus[v] / sum_plus[v] + LOG_EPS) / (target_minus[v] / sum_minus[v] + LOG_EPS)
         )
-
 
 
 @njit(**NJIT_OPTIONS)
@@ -95,7 +93,6 @@ def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, s
                 sum_plus[v] += exp(base + dz_plus[v] * w - max_plus[v])
                 sum_minus[v] += exp(base + dz_minus[v] * w - max_minus[v])
     _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff)
-
 
 
 @njit(**NJIT_OPTIONS)
@@ -193,7 +190,6 @@ def _sample_loss_differences_small_steps(
         loss_diff[v] = -log1p_small((numerator - denominator) / denominator)
 
 
-
 class ForwardCache(NamedTuple):
     """The forward pass of a batch and what the perturbed losses reuse from it."""
 
@@ -223,7 +219,6 @@ class ForwardCache(NamedTuple):
     """(H + 1, B) z1 transposed, and a last row of ones (the output bias's "activation")."""
 
 
-
 class Gradients(NamedTuple):
     """Where the kernels write the gradient; W1's transposed (each hidden unit owns a row)."""
 
@@ -231,7 +226,6 @@ class Gradients(NamedTuple):
     b1: np.ndarray
     W2: np.ndarray
     b2: np.ndarray
-
 
 
 @njit(**NJIT_OPTIONS)
@@ -263,7 +257,6 @@ def _sample_caches(b, t_b, fw):
         fw.max_without_T[k, b] = best
         fw.sum_without_T[k, b] = total
         fw.exps_T[k, b] = fw.exps[b, k]
-
 
 
 @njit(**NJIT_OPTIONS)
@@ -300,7 +293,6 @@ def _output_loss_differences(k, t, z_row, h, row_max, target_exp, logits, max_wi
     return total
 
 
-
 @njit(**NJIT_OPTIONS)
 def _output_loss_differences_small_steps(k, t, z_row, h, target_exp, exps_k, sum_without, ratio):
     """The same sum as ``_output_loss_differences``, when every step ``|h * z_row[b]|`` is at most
@@ -334,7 +326,6 @@ def _output_loss_differences_small_steps(k, t, z_row, h, target_exp, exps_k, sum
     for b in range(z_row.shape[0]):
         total -= ratio[b]
     return total
-
 
 
 @njit(**NJIT_OPTIONS)

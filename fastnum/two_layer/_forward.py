@@ -41,13 +41,11 @@ def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_r
         a2_row[k] += b2[k]
 
 
-
 @njit(inline="always", **NJIT_OPTIONS)
 def forward_row(x, b, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row, nonzero_idx):
     """Forward pass of sample ``b`` into the given row buffers (``nonzero_idx``: scratch of n_in)."""
     n_nonzero = nonzero_pixels(x[b], nonzero_idx)
     forward_row_sparse(x[b], nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row)
-
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -64,7 +62,6 @@ def sample_loss(a2_row, target):
     return -math.log(exp(a2_row[target] - row_max) / total + LOG_EPS)
 
 
-
 @njit(inline="always", **NJIT_OPTIONS)
 def batch_loss(x, t, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row):
     """The book's mean loss over the batch, one sample at a time in the given rows.
@@ -79,7 +76,6 @@ def batch_loss(x, t, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_ro
     return total / x.shape[0]
 
 
-
 @njit(**PARALLEL_NJIT_OPTIONS)
 def forward_kernel(x, W1, b1, W2, b2, relu, a1, z1, a2):
     """Forward pass of every sample, parallel over samples.
@@ -89,7 +85,6 @@ def forward_kernel(x, W1, b1, W2, b2, relu, a1, z1, a2):
     for b in prange(x.shape[0]):
         nonzero_idx = np.empty(x.shape[1], dtype=np.int64)
         forward_row(x, b, W1, b1, W2, b2, relu, a1[b], z1[b], a2[b], nonzero_idx)
-
 
 
 @njit(**NJIT_OPTIONS)
@@ -108,7 +103,6 @@ def softmax_kernel(a2, y):
             y[b, k] = y[b, k] / total
 
 
-
 @njit(**NJIT_OPTIONS)
 def mean_loss_kernel(a2, t):
     """The book's ``cross_entropy_error(softmax(a2), t)`` for class indices ``t``."""
@@ -120,7 +114,6 @@ def mean_loss_kernel(a2, t):
 
 ROWS_PER_CHUNK = 256
 """Samples per parallel chunk in ``predict_labels_kernel`` (one scratch row set each)."""
-
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)

@@ -69,7 +69,6 @@ def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv):
         _sample_caches(b, t[b], fw)
 
 
-
 @njit(**NJIT_OPTIONS)
 def _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, scratch, grads):
     """Row j of the transposed W1 gradient and ``b1[j]``'s: the perturbations of hidden unit j."""
@@ -107,7 +106,6 @@ def _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, scratch, grads):
     grads.b1[j] = grad_bias * to_gradient
 
 
-
 @njit(**PARALLEL_NJIT_OPTIONS)
 def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, output_scratch, grads):
     """The whole numerical gradient from the caches, in one parallel pass.
@@ -129,7 +127,6 @@ def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, output_scratch, grads
             _output_row_gradient(row, t, h, fw, output_scratch[row], grads)
 
 
-
 @njit(**PARALLEL_NJIT_OPTIONS)
 def distinct_pixel_values_kernel(x, h, dv):
     """The distinct values of every sample alone (``prepare_kernel``'s share of them)."""
@@ -137,13 +134,11 @@ def distinct_pixel_values_kernel(x, h, dv):
         _distinct_values_into(b, x[b], h, dv)
 
 
-
 @njit(**PARALLEL_NJIT_OPTIONS)
 def hidden_layer_kernel(t, W2, relu, h, fw, dv, hidden_scratch, grads):
     """The W1 and b1 gradient alone (``perturb_kernel``'s hidden-unit tasks)."""
     for j in prange(fw.a1.shape[1]):
         _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, hidden_scratch[j], grads)
-
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
