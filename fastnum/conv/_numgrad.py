@@ -219,9 +219,9 @@ class ConvNetGradient:
         """Every entry: the convolution, the dense part (per-sample kernels), then the filters."""
         pad = self.shape.pad
         self.cache.x_padded[:, :, pad:pad + self.shape.height, pad:pad + self.shape.width] = x
-        with_first_call = [(conv_forward_kernel, (W1, b1, self.shape.stride, self.cache))]
-        with_first_call += self.dense.calls(self.cache.pooled, labels, dense_layers, True, h, 0.0)
-        for kernel, args in with_first_call:
+        calls = [(conv_forward_kernel, (W1, b1, self.shape.stride, self.cache))]
+        calls += self.dense.calls(self.cache.pooled, labels, dense_layers, True, h, 0.0)
+        for kernel, args in calls:
             kernel(*args)
         W2 = dense_layers.W[:dense_layers.w_off[1]].reshape(self.shape.pooled_size, -1)
         W3 = dense_layers.W[dense_layers.w_off[1]:].reshape(W2.shape[1], -1)
