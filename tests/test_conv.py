@@ -152,11 +152,12 @@ def test_params_files_in_the_books_format(tmp_path, rng):
     other.load_params(path)
     for name in NAMES:
         assert np.array_equal(other.params[name], net.params[name])
-    # a file the book's save_params wrote: a plain pickled dict of arrays
-    with open(tmp_path / "book.pkl", "wb") as handle:
-        pickle.dump({k: v * 2 for k, v in net.params.items()}, handle)
-    other.load_params(tmp_path / "book.pkl")
-    assert np.array_equal(other.params["W1"], 2 * net.params["W1"])
+    # files the book's save_params wrote: a plain pickled dict of arrays, in any protocol
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        with open(tmp_path / "book.pkl", "wb") as handle:
+            pickle.dump({k: v * protocol for k, v in net.params.items()}, handle, protocol=protocol)
+        other.load_params(tmp_path / "book.pkl")
+        assert np.array_equal(other.params["W1"], protocol * net.params["W1"]), protocol
 
 
 class _Exploit:

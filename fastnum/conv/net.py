@@ -32,8 +32,11 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict"),
+        ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"), ("collections", "OrderedDict"),
+        ("_codecs", "encode"),  # protocol 2 writes bytes as str.encode calls: a pure conversion
     }
+    """What numpy arrays pickle to (protocols 2 to 5; numpy 1 and 2 module names)."""
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
