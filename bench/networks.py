@@ -139,13 +139,13 @@ def time_network(name, x, t, n_sampled, repeats, log):
 
 
 def networks_markdown(report):
-    from bench.report import fmt_seconds
+    from bench.report import _codegen_note, fmt_seconds
 
     machine = report["machine"]
     lines = [
         f"Numerical gradient of one batch, every parameter: fastnum against the book's loop "
-        f"({report['source']}; {machine.get('cpu', '?')}, {machine.get('vector_width', '?')}, "
-        f"{report['threads']} numba threads; `{report['command']}`).",
+        f"({report['source']}; {machine.get('cpu', '?')}, {machine.get('vector_width', '?')}"
+        f"{_codegen_note(machine)}, {report['threads']} numba threads; `{report['command']}`).",
         "",
         "| network | batch | parameters | book's loop (extrapolated) | fastnum | speed-up | max abs diff "
         "(sampled) | compile (once) |",
@@ -192,6 +192,7 @@ def write_networks_report(report, out, readme=False):
         print("README.md networks table updated")
 
 
-if __name__ == "__main__":  # the tables again from a stored run: python -m bench.networks [--update-readme]
-    stored = ROOT / "bench" / "results" / "networks.json"
+if __name__ == "__main__":  # the tables again from a stored run: python -m bench.networks [JSON] [--update-readme]
+    given = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    stored = Path(given[0]) if given else ROOT / "bench" / "results" / "networks.json"
     write_networks_report(json.loads(stored.read_text()), stored.parent, readme="--update-readme" in sys.argv)
