@@ -11,17 +11,27 @@ import numpy as np
 
 TWO_LAYER = "TwoLayerNet"
 MULTI_LAYER = "MultiLayerNetExtend"
+CONVNET = "SimpleConvNet"
+NETWORK_CHOICES = {"two-layer": TWO_LAYER, "multi-layer": MULTI_LAYER, "convnet": CONVNET}
+"""The CLI's ``--network`` names."""
 
 
-def spec_from_options(hidden, activation=None, weight_init=None, weight_decay=None, batchnorm=False, dropout=None):
+def spec_from_options(hidden, activation=None, weight_init=None, weight_decay=None, batchnorm=False, dropout=None,
+                      network=None):
     """The network the CLI options ask for.
 
-    One hidden size and none of the multi-layer options: the book's chapter-4
-    ``TwoLayerNet`` (sigmoid unless ``activation``). Otherwise
+    ``network="convnet"``: the book's chapter-7 ``SimpleConvNet`` (its default
+    convolution, ``hidden`` units after the pooling). Otherwise one hidden
+    size and none of the multi-layer options: the book's chapter-4
+    ``TwoLayerNet`` (sigmoid unless ``activation``); else
     ``MultiLayerNetExtend`` with the book's defaults (ReLU, He initialisation).
     """
     hidden = [int(hidden)] if np.isscalar(hidden) else [int(h) for h in hidden]
+    if NETWORK_CHOICES.get(network) == CONVNET:
+        return {"network": CONVNET, "hidden": hidden, "activation": "relu",
+                "conv_param": {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}}
     multi = len(hidden) > 1 or weight_init is not None or bool(weight_decay) or batchnorm or dropout is not None
+    multi = multi or NETWORK_CHOICES.get(network) == MULTI_LAYER
     if not multi:
         return {"network": TWO_LAYER, "hidden": hidden, "activation": activation or "sigmoid"}
     return {
@@ -34,8 +44,12 @@ def spec_from_options(hidden, activation=None, weight_init=None, weight_decay=No
 
 def describe(network):
     """The spec of ``network``."""
+    from .conv import SimpleConvNet
     from .multi_layer import MultiLayerNetExtend
 
+    if isinstance(network, SimpleConvNet):
+        return {"network": CONVNET, "hidden": [network.hidden_size], "activation": "relu",
+                "conv_param": dict(network.conv_param), "input_dim": list(network.input_dim)}
     if isinstance(network, MultiLayerNetExtend):
         return {
             "network": MULTI_LAYER, "hidden": list(network.hidden_size_list), "activation": network.activation,
@@ -47,10 +61,18 @@ def describe(network):
 
 
 def build(spec, n_in, n_out):
-    """A new network for ``spec``, drawing its initial weights from ``np.random`` as the book."""
+    """A new network for ``spec``, drawing its initial weights from ``np.random`` as the book.
+
+    A convnet's images are square, one channel, of ``n_in`` pixels (unless the spec names its input).
+    """
+    from .conv import SimpleConvNet
     from .multi_layer import MultiLayerNetExtend
     from .two_layer import TwoLayerNet
 
+    if spec["network"] == CONVNET:
+        side = int(round(np.sqrt(n_in)))
+        input_dim = tuple(spec.get("input_dim", (1, side, side)))
+        return SimpleConvNet(input_dim, dict(spec["conv_param"]), spec["hidden"][0], n_out)
     if spec["network"] == TWO_LAYER:
         return TwoLayerNet(n_in, spec["hidden"][0], n_out, activation=spec["activation"])
     return MultiLayerNetExtend(
@@ -62,8 +84,12 @@ def build(spec, n_in, n_out):
 
 def with_params(spec, params, state=None):
     """A network for ``spec`` holding ``params`` (and ``state``), built without drawing from ``np.random``."""
-    n_in = params["W1"].shape[0]
-    n_out = params[f"W{len(spec['hidden']) + 1}"].shape[1]
+    if spec["network"] == CONVNET:
+        channels, height, width = spec.get("input_dim", (params["W1"].shape[1], 28, 28))
+        n_in, n_out = channels * height * width, params["W3"].shape[1]
+    else:
+        n_in = params["W1"].shape[0]
+        n_out = params[f"W{len(spec['hidden']) + 1}"].shape[1]
     saved = np.random.get_state()
     try:
         network = build(spec, n_in, n_out)

@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .architectures import TWO_LAYER, spec_from_options
+from .architectures import CONVNET, NETWORK_CHOICES, TWO_LAYER, spec_from_options
 from .datasets import DATASETS, DISPLAY_NAMES, N_CLASSES
 from .mnist import DATA_DIR_ENV
 
-DEFAULTS = dict(epochs=16, batch_size=100, lr=0.1, hidden=[50], gradient="numerical",
+DEFAULTS = dict(epochs=16, batch_size=100, lr=0.1, hidden=None, gradient="numerical",
                 activation=None, seed=0, dataset="mnist", eval_every=None, weight_init=None, weight_decay=None,
-                batchnorm=None, dropout=None)
+                batchnorm=None, dropout=None, network=None)
 RESUMABLE_KEYS = ("iters", "batch_size", "lr", "hidden", "gradient", "activation", "seed",
-                  "dataset", "eval_every", "weight_init", "weight_decay", "batchnorm", "dropout")
+                  "dataset", "eval_every", "weight_init", "weight_decay", "batchnorm", "dropout", "network")
 CHECKPOINT_EVERY_S = 60.0
 """Default seconds between checkpoints (besides one at every evaluation)."""
 CLI_HINTS = {"data_dir": "give --data-dir FOLDER", "data_dir_short": "--data-dir",
@@ -114,14 +114,18 @@ def build_parser():
     train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default 100)")
     train.add_argument("--lr", type=_positive_float, help="learning rate (default 0.1)")
     train.add_argument("--hidden", type=_positive_int, nargs="+", metavar="N",
-                       help="hidden units (default 50); several sizes (--hidden 100 100) train the book's "
-                       "MultiLayerNet")
+                       help="hidden units (default 50; 100 for the convnet); several sizes (--hidden 100 100) "
+                       "train the book's MultiLayerNet")
     train.add_argument("--gradient", choices=tuple(GRADIENTS),
                        help="numerical (exact, incremental; default), numerical-full (the book's way; two-layer "
                        "net only), backprop")
     train.add_argument("--activation", choices=("sigmoid", "relu"),
                        help="hidden activation (default: sigmoid for the two-layer net, relu for the multi-layer "
                        "nets, as the book)")
+    train.add_argument("--network", choices=tuple(NETWORK_CHOICES),
+                       help="two-layer (chapter 4's TwoLayerNet), multi-layer (MultiLayerNetExtend) or convnet "
+                       "(chapter 7's SimpleConvNet: conv 30 5x5, pool, --hidden units); default: two-layer, or "
+                       "multi-layer when the options ask for it")
     train.add_argument("--weight-init", type=_weight_init, metavar="INIT",
                        help="multi-layer nets' initial weights: relu/he, sigmoid/xavier, or a standard deviation "
                        "(default relu); makes the network a MultiLayerNetExtend")
@@ -268,11 +272,19 @@ def _plan(args, fail):
         config = {k: DEFAULTS.get(k) if getattr(args, k) is None else getattr(args, k)
                   for k in ("epochs", *RESUMABLE_KEYS)}
         config["verify_data"] = not args.no_verify_data
+        if config["hidden"] is None:
+            config["hidden"] = [100] if config["network"] == "convnet" else [50]
+        if config["network"] == "convnet":
+            extra = [name for name in ("hidden", "activation", "weight_init", "weight_decay", "batchnorm", "dropout")
+                     if name != "hidden" and config[name] is not None]
+            if len(config["hidden"]) != 1 or extra:
+                fail("--network convnet is the book's SimpleConvNet: one --hidden size and none of "
+                     "--activation, --weight-init, --weight-decay, --batchnorm, --dropout")
         spec = _spec(config)
         config["activation"] = spec["activation"]
         if config["gradient"] == "numerical-full" and spec["network"] != TWO_LAYER:
             fail("--gradient numerical-full exists for the two-layer net only (one --hidden size and none of "
-                 "--weight-init, --weight-decay, --batchnorm, --dropout); use --gradient numerical")
+                 "--weight-init, --weight-decay, --batchnorm, --dropout, --network); use --gradient numerical")
         out = Path(args.out) if args.out is not None else _new_run_folder()
         _check_out_folder(out, fail)
         return _Plan(config, out)
@@ -323,7 +335,8 @@ def _load_data(args, config, fail, write):
 def _spec(config):
     """The network the run's settings describe (``fastnum.architectures``)."""
     return spec_from_options(config["hidden"], config.get("activation"), config.get("weight_init"),
-                             config.get("weight_decay"), config.get("batchnorm"), config.get("dropout"))
+                             config.get("weight_decay"), config.get("batchnorm"), config.get("dropout"),
+                             config.get("network"))
 
 
 def _network(config, checkpoint, n_in):
@@ -371,6 +384,10 @@ def _network_text(network):
     from .architectures import describe
 
     spec = describe(network)
+    if spec["network"] == CONVNET:
+        conv = spec["conv_param"]
+        return (f"SimpleConvNet (conv {conv['filter_num']} {conv['filter_size']}x{conv['filter_size']}, pool 2x2, "
+                f"hidden {spec['hidden'][0]})")
     sizes = "-".join(str(n) for n in [network.params["W1"].shape[0], *spec["hidden"], N_CLASSES])
     text = f"{spec['network']} {sizes} {spec['activation']}"
     if spec["network"] != TWO_LAYER:
@@ -439,6 +456,9 @@ def _prepare(args, fail, command, progress):
         config["data_dir"] = str(Path(args.data_dir).resolve())
 
     network = _network(config, plan.checkpoint, x_train.shape[1])
+    if config.get("network") == "convnet":  # images as (N, 1, 28, 28): views, no copy
+        side = int(round(np.sqrt(x_train.shape[1])))
+        x_train, x_test = (x.reshape(-1, 1, side, side) for x in (x_train, x_test))
     progress.phase = "while compiling the kernels"
     compile_seconds = warm_up(network, config["gradient"], x_train, t_train, print)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fastnum
 import fastnum.cli
 import fastnum.runs
 import fastnum.train
@@ -421,4 +422,32 @@ def test_bad_multi_layer_options(data_dir, tmp_path, capsys, options, message):
     with pytest.raises(SystemExit):
         _train("--iters", 2, "--data-dir", data_dir, "--out", tmp_path / "run", *options)
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_convnet_run_and_resume_match_an_uninterrupted_run(data_dir, tmp_path, monkeypatch, capsys):
+    """``--network convnet``: the book's SimpleConvNet trained with its numerical gradient, resumable."""
+    common = ["--network", "convnet", "--hidden", 8, "--iters", 6, "--batch-size", 5, "--data-dir", data_dir,
+              "--eval-every", 3, "--seed", 1]
+    assert _train(*common, "--out", tmp_path / "whole") == 0
+    assert "SimpleConvNet (conv 30 5x5, pool 2x2, hidden 8)" in capsys.readouterr().out
+    with monkeypatch.context() as patch:
+        _signal_at(patch, 2)
+        assert _train(*common, "--out", tmp_path / "split") == 130
+    assert _train("--resume", tmp_path / "split") == 0
+    whole, split = load_network(tmp_path / "whole" / "params.npz"), load_network(tmp_path / "split" / "params.npz")
+    assert type(whole).__name__ == "SimpleConvNet" and whole.params["W1"].shape == (30, 1, 5, 5)
+    for name in whole.params:
+        np.testing.assert_array_equal(whole.params[name], split.params[name])
+    np.random.seed(1)
+    initial = fastnum.SimpleConvNet(hidden_size=8)
+    assert not np.array_equal(initial.params["W2"], whole.params["W2"])  # it trained
+
+
+@pytest.mark.parametrize("options", [["--hidden", 8, 4], ["--batchnorm"], ["--activation", "sigmoid"],
+                                     ["--gradient", "numerical-full"]])
+def test_convnet_refuses_options_it_has_not(data_dir, tmp_path, capsys, options):
+    with pytest.raises(SystemExit):
+        _train("--network", "convnet", "--iters", 2, "--data-dir", data_dir, "--out", tmp_path / "run", *options)
+    assert "convnet" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

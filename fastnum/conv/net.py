@@ -109,6 +109,7 @@ class SimpleConvNet:
                 f"{input_dim} and conv_param {conv_param}: the book's SimpleConvNet fails on these sizes "
                 "(it needs square images whose convolution output is even)")
         self.input_dim = input_dim
+        self.activation = "relu"  # what runs' files record of every network
         self.conv_param = {"filter_num": filter_num, "filter_size": filter_size, "pad": pad, "stride": stride}
         self._shape = shape
         self.params = {}
@@ -166,11 +167,14 @@ class SimpleConvNet:
         """
         batch_size = _positive_int(batch_size, "batch_size")
         params = self._params()
-        x, labels = self._inputs(x, t)
+        x = _real_array(x, "x")
+        self._inputs(x[:1])  # the shape and dtype checks, without a float64 copy of a whole data set
+        labels = as_labels(t, x.shape[0], self.output_size)
         correct = 0
         for i in range(x.shape[0] // batch_size):
             chunk = slice(i * batch_size, (i + 1) * batch_size)
-            correct += np.sum(np.argmax(forward(self._shape, params, x[chunk])[0], axis=1) == labels[chunk])
+            images, _ = self._inputs(x[chunk])
+            correct += np.sum(np.argmax(forward(self._shape, params, images)[0], axis=1) == labels[chunk])
         return correct / x.shape[0]
 
     def gradient(self, x, t):
