@@ -148,15 +148,6 @@ class MultiLayerNetExtend:
             weight_decay_lambda=self.weight_decay_lambda,
         )
 
-    def _param_names(self):
-        """The book's key order of ``numerical_gradient`` and ``gradient``."""
-        names = []
-        for idx in range(1, self.hidden_layer_num + 2):
-            names += [f"W{idx}", f"b{idx}"]
-            if self.use_batchnorm and idx <= self.hidden_layer_num:
-                names += [f"gamma{idx}", f"beta{idx}"]
-        return names
-
     def _params(self):
         """(W, b, gamma, beta) lists, checked: every key, shape, real and finite; float64 C-ordered."""
         sizes = self._sizes
