@@ -23,7 +23,7 @@ import sys
 import numba
 import numpy as np
 
-from .two_layer import network_with_params
+from .architectures import TWO_LAYER, with_params
 
 SPLITS = {
     "numerical": (("prepare", "accuracy"), ("perturb", "forward", "loss")),
@@ -104,7 +104,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     n_in, n_hidden, n_out = args.sizes
     shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
-    network = network_with_params({name: np.zeros(shape) for name, shape in shapes.items()}, args.activation)
+    spec = {"network": TWO_LAYER, "hidden": [n_hidden], "activation": args.activation}
+    network = with_params(spec, {name: np.zeros(shape) for name, shape in shapes.items()})
     theirs = SPLITS[args.gradient][1]
     _compile(_calls(network, np.dtype(args.x_dtype), theirs), theirs)
     return 0

@@ -10,7 +10,8 @@ then the affine layers. A statement of ``ch07/simple_convnet.py`` and
 
 import numpy as np
 
-H = 1e-4
+from references.naive import central_differences
+
 LOG_EPS = 1e-7
 
 
@@ -61,18 +62,7 @@ def loss(params, x, t, stride=1, pad=0):
 
 def numerical_gradient_entries(params, x, t, entries, stride=1, pad=0):
     """The book's central difference for the listed (name, index) entries, on a copy of ``params``."""
-    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
-    values = np.empty(len(entries))
-    for n, (name, idx) in enumerate(entries):
-        p = params[name]
-        saved = p[idx]
-        p[idx] = float(saved) + H
-        plus = loss(params, x, t, stride, pad)
-        p[idx] = saved - H
-        minus = loss(params, x, t, stride, pad)
-        p[idx] = saved
-        values[n] = (plus - minus) / (2 * H)
-    return values
+    return central_differences(params, entries, lambda p: loss(p, x, t, stride, pad))
 
 
 def numerical_gradient(params, x, t, stride=1, pad=0):

@@ -15,7 +15,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-H = 1e-4
+from references.naive import central_differences
+
 BN_EPS = 10e-7
 LOG_EPS = 1e-7
 MOMENTUM = 0.9
@@ -149,18 +150,7 @@ def numerical_gradient_entries(params, x, t, config, entries, masks=None):
     Works on a copy of ``params``; with dropout the given masks are used for
     every evaluation (fastnum's semantics; the book draws new ones each time).
     """
-    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
-    values = np.empty(len(entries))
-    for n, (name, idx) in enumerate(entries):
-        p = params[name]
-        saved = p[idx]
-        p[idx] = float(saved) + H
-        plus = loss(params, x, t, config, True, masks)
-        p[idx] = saved - H
-        minus = loss(params, x, t, config, True, masks)
-        p[idx] = saved
-        values[n] = (plus - minus) / (2 * H)
-    return values
+    return central_differences(params, entries, lambda p: loss(p, x, t, config, True, masks))
 
 
 def numerical_gradient(params, x, t, config, masks=None):

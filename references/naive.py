@@ -168,24 +168,30 @@ def accuracy(params, x, t, activation="sigmoid"):
     return np.sum(y == t) / float(x.shape[0])
 
 
-def numerical_gradient_entries(params, x, t, entries, activation="sigmoid"):
-    """The book's central difference for the listed (name, index) entries only.
+def central_differences(params, entries, loss_of):
+    """The book's central difference for the listed (name, index) entries, ``loss_of(params)`` the loss.
 
     Works on a copy of ``params``; the perturbation and restore are the book's.
+    Every network's reference (two-layer, multi-layer, convnet) goes through it.
     """
-    params = {k: v.copy() for k, v in params.items()}
-    x = np.asarray(x, dtype=np.float64)
+    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     values = np.empty(len(entries))
     for n, (name, idx) in enumerate(entries):
         p = params[name]
         tmp_val = p[idx]
         p[idx] = float(tmp_val) + H
-        fxh1 = loss(params, x, t, activation)
+        fxh1 = loss_of(params)
         p[idx] = tmp_val - H
-        fxh2 = loss(params, x, t, activation)
+        fxh2 = loss_of(params)
         p[idx] = tmp_val
         values[n] = (fxh1 - fxh2) / (2 * H)
     return values
+
+
+def numerical_gradient_entries(params, x, t, entries, activation="sigmoid"):
+    """The book's central difference of the two-layer net's loss for the listed (name, index) entries."""
+    x = np.asarray(x, dtype=np.float64)
+    return central_differences(params, entries, lambda p: loss(p, x, t, activation))
 
 
 def numerical_gradient_net(params, x, t, activation="sigmoid"):

@@ -180,8 +180,9 @@ class MultiLayerNetExtend:
 
     def _update_running(self, stats):
         """The book's ``running = 0.9 running + 0.1 batch`` after one training pass."""
+        running = self._running()
         for k, (mean, var) in enumerate(stats):
-            old_mean, old_var = self._running()[k]
+            old_mean, old_var = running[k]
             self.running_mean[k] = BN_MOMENTUM * old_mean + (1 - BN_MOMENTUM) * mean
             self.running_var[k] = BN_MOMENTUM * old_var + (1 - BN_MOMENTUM) * var
 

@@ -6,6 +6,6 @@ gradient; ``_numgrad_full.py`` the book's whole-forward loop, compiled;
 ``_backprop.py`` backpropagation.
 """
 
-from .net import TwoLayerNet, network_with_params
+from .net import TwoLayerNet
 
-__all__ = ["TwoLayerNet", "network_with_params"]
+__all__ = ["TwoLayerNet"]

@@ -287,19 +287,3 @@ class TwoLayerNet:
                 kernel(*args)
         return self._as_grads(*grads)
 
-
-def network_with_params(params, activation="sigmoid"):
-    """A ``TwoLayerNet`` holding ``params`` (sizes read from them), built without drawing from ``np.random``.
-
-    The constructor draws the book's initial weights; when the weights come
-    from elsewhere (a file, a checkpoint) those draws would shift the
-    caller's random stream, so the generator's state is put back.
-    """
-    n_in, n_hidden = params["W1"].shape
-    state = np.random.get_state()
-    try:
-        network = TwoLayerNet(n_in, n_hidden, params["W2"].shape[1], activation=activation)
-    finally:
-        np.random.set_state(state)
-    network.params = params
-    return network
