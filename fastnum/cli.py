@@ -275,8 +275,8 @@ def _plan(args, fail):
         if config["hidden"] is None:
             config["hidden"] = [100] if config["network"] == "convnet" else [50]
         if config["network"] == "convnet":
-            extra = [name for name in ("hidden", "activation", "weight_init", "weight_decay", "batchnorm", "dropout")
-                     if name != "hidden" and config[name] is not None]
+            extra = [name for name in ("activation", "weight_init", "weight_decay", "batchnorm", "dropout")
+                     if config[name] is not None]
             if len(config["hidden"]) != 1 or extra:
                 fail("--network convnet is the book's SimpleConvNet: one --hidden size and none of "
                      "--activation, --weight-init, --weight-decay, --batchnorm, --dropout")
