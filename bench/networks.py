@@ -178,18 +178,11 @@ def run_networks(args, data, machine, log):
 
 
 def write_networks_report(report, out, readme=False):
-    from bench.report import update_readme
+    """``networks.{md,json}`` in ``out``, and the README section when ``readme``."""
+    from bench.report import write_tables
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = networks_markdown(report)
-    (out / "networks.md").write_text(table)
-    (out / "networks.json").write_text(json.dumps(report, indent=1))
-    print()
-    print(table)
-    if readme:
-        update_readme(table, "<!-- networks:start -->", "<!-- networks:end -->")
-        print("README.md networks table updated")
+    write_tables(report, out, "networks", networks_markdown(report),
+                 ("<!-- networks:start -->", "<!-- networks:end -->") if readme else None)
 
 
 if __name__ == "__main__":  # the tables again from a stored run: python -m bench.networks [JSON] [--update-readme]

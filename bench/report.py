@@ -133,36 +133,34 @@ def update_readme(table, start=README_START, end=README_END):
     README.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
+def write_tables(report, out, stem, table, readme_section=None):
+    """``{stem}.md`` (the table) and ``{stem}.json`` (the report) in ``out``, the table printed, and
+    the README section between the markers ``readme_section`` (start, end) replaced when given."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(table)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    print()
+    print(table)
+    if readme_section is not None:
+        update_readme(table, *readme_section)
+        print(f"README.md {stem} table updated")
+    return out
+
+
 def write_training_report(report, out, readme=False):
     """``training.{md,json}`` in ``out``, and the README section when ``readme``."""
     from bench.training import training_markdown
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = training_markdown(report, report["machine"])
-    (out / "training.md").write_text(table)
-    (out / "training.json").write_text(json.dumps(report, indent=1))
-    print()
-    print(table)
-    if readme:
-        update_readme(table, TRAINING_START, TRAINING_END)
-        print("README.md training table updated")
+    write_tables(report, out, "training", training_markdown(report, report["machine"]),
+                 (TRAINING_START, TRAINING_END) if readme else None)
 
 
 def write_report(report, out, readme=False):
     """``benchmark.{md,json,png}`` in ``out``, and the README section when ``readme``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = markdown(report)
-    (out / "benchmark.md").write_text(table)
-    (out / "benchmark.json").write_text(json.dumps(report, indent=1))
+    out = write_tables(report, out, "benchmark", markdown(report), (README_START, README_END) if readme else None)
     plot(report, out / "benchmark.png")
-    print()
-    print(table)
     print(f"written to {out}/benchmark.{{md,json,png}}")
-    if readme:
-        update_readme(table)
-        print("README.md performance table updated")
 
 
 if __name__ == "__main__":
