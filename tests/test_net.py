@@ -198,23 +198,42 @@ def test_large_logit_steps_take_the_general_path_and_agree(activation, rng):
         _all_close(net.numerical_gradient(x, t, method=method), expected, atol=1e-10)
 
 
-def test_saturated_sigmoids_take_the_general_path_and_agree(rng):
-    """A hidden unit with exp(-a1) above SIGMOID_PAIR_LIMIT (a1 < -345) would overflow the
-    small-step path's shared division: those (sample, unit) pairs take the general path."""
-    from fastnum.kernels.perturbed_losses import SIGMOID_PAIR_LIMIT
-
-    params = naive.random_params(rng, 16, 5, 4, scale=0.5)
-    params["b1"][2] = -400.0  # exp(400) > 1e150: unit 2 is saturated in every sample
-    params["b1"][3] = -340.0  # exp(340) < 1e150: just inside the shared-division path
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")  # the book's sigmoid, at -800
+def test_saturated_sigmoids_agree(rng):
+    """Hidden units far in a sigmoid's tails, down to where ``exp(-a1)`` overflows, take the
+    small-step path through ``1 - z = sigmoid(-a1)`` and still match the book's loop."""
+    params = naive.random_params(rng, 16, 6, 4, scale=0.5)
+    params["b1"][2] = -400.0  # z about 1e-174
+    params["b1"][3] = -800.0  # exp(800) overflows: z = 0 exactly
+    params["b1"][4] = 800.0  # z = 1 exactly, 1 - z = 0
     x, t = naive.mnist_like_batch(rng, 9, n_in=16, n_out=4)
-    a1 = x @ params["W1"] + params["b1"]
-    assert (np.exp(-a1[:, 2]) > SIGMOID_PAIR_LIMIT).all()
-    assert (np.exp(-a1[:, 3]) <= SIGMOID_PAIR_LIMIT).all()
     net = naive.net_with(params)
     expected = naive.numerical_gradient_net(params, x, t)
     got = net.numerical_gradient(x, t)
     _all_close(got, expected, atol=1e-10)
     assert np.isfinite(got["W1"]).all()
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0, 40.0])
+def test_sigmoid_step_by_series_and_by_division_agree(scale, rng):
+    """Samples with ``h max|x| <= TINY_STEP_GUARD`` take the sigmoid's step by a short series,
+    the others (pixels above 2.44 at h = 1e-4) by one division; small logit steps in both."""
+    from fastnum._config import H
+    from fastnum.kernels.perturbed_losses import TINY_STEP_GUARD
+    from fastnum.kernels.vecmath import SMALL_EXP_GUARD
+
+    params = naive.random_params(rng, 20, 6, 4, scale=0.5)
+    params["W2"] *= 0.02  # keep every logit step small
+    x, t = naive.mnist_like_batch(rng, 12, n_in=20, n_out=4)
+    x[:6] *= scale
+    step_max = H * np.abs(x).max(axis=1)
+    assert (0.25 * step_max[:, None] * np.abs(params["W2"]).max(axis=1)[None, :] <= SMALL_EXP_GUARD).all()
+    assert (step_max[6:] <= TINY_STEP_GUARD).all()
+    assert (step_max[:6] > TINY_STEP_GUARD).any() == (scale > 2.0)
+    net = naive.net_with(params)
+    expected = naive.numerical_gradient_net(params, x, t)
+    for method in METHODS:
+        _all_close(net.numerical_gradient(x, t, method=method), expected, atol=1e-10)
 
 
 def test_output_layer_small_and_general_paths_agree(rng):

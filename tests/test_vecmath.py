@@ -110,3 +110,19 @@ def test_expm1_small_within_one_ulp_on_its_domain():
     reference = np.array([math.expm1(v) for v in values])
     assert (np.abs(fast(values) - reference) / np.spacing(np.abs(reference))).max() <= 1.0
     assert fast(np.array([0.0]))[0] == 0.0
+
+
+def test_expm1_within_a_few_ulps_everywhere():
+    from fastnum.kernels.vecmath import EXPM1_DIRECT, expm1
+
+    fast = _elementwise(expm1)
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.uniform(-1e-3, 1e-3, 50_000), rng.uniform(-1.0, 1.0, 100_000),
+                             rng.uniform(-40.0, 40.0, 50_000), rng.uniform(-745.0, 709.0, 10_000),
+                             [SMALL_EXP_DOMAIN, -SMALL_EXP_DOMAIN, np.nextafter(SMALL_EXP_DOMAIN, 1.0),
+                              EXPM1_DIRECT, -EXPM1_DIRECT, np.nextafter(EXPM1_DIRECT, 1.0), 0.0, -800.0]])
+    reference = np.array([math.expm1(v) for v in values])
+    nonzero = reference != 0
+    ulps = np.abs(fast(values) - reference)[nonzero] / np.spacing(np.abs(reference[nonzero]))
+    assert ulps.max() <= 3.0
+    assert fast(np.array([0.0, -800.0, 800.0])).tolist() == [0.0, -1.0, np.inf]

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from .._config import NJIT_OPTIONS
-from .vecmath import _float64_bits_as_int64, exp
+from .vecmath import SMALL_EXP_DOMAIN, _float64_bits_as_int64, expm1, expm1_small
 
 VALUE_PADDING = 8
 """The distinct values of a sample are padded with zeros to a multiple of this
@@ -67,7 +67,7 @@ def _code_of(value, row_values, table, used_slots, n_distinct):
 
 @njit(**NJIT_OPTIONS)
 def _distinct_values_of_sample(
-    x_row, h, row_values, nonzero_idx, codes, exp_minus_step, exp_plus_step, table, used_slots,
+    x_row, h, row_values, nonzero_idx, codes, expm1_minus_step, expm1_plus_step, table, used_slots,
 ):
     """A sample's nonzero pixels and their distinct values; returns
     (n_nonzero, n_values, one_code, max_abs_value).
@@ -77,9 +77,9 @@ def _distinct_values_of_sample(
     "pixel"), in order of first appearance, then zeros up to a multiple of
     ``VALUE_PADDING`` (``n_values`` counts the padding), ``codes[p]`` the
     position in ``row_values`` of the value of nonzero pixel p, ``one_code``
-    the position of 1.0, ``exp_minus_step[v] = exp(-h * row_values[v])`` and
-    ``exp_plus_step[v] = exp(h * row_values[v])`` (the factors by which
-    ``exp(-a1)`` moves when a1 moves by ``+-h * value``).
+    the position of 1.0, ``expm1_minus_step[v] = expm1(-h * row_values[v])`` and
+    ``expm1_plus_step[v] = expm1(h * row_values[v])`` (what the sigmoid's step
+    is made of when a1 moves by ``+-h * value``).
 
     Distinct values are found with a hash table in one pass (no sort): their
     order does not matter, since each value's loss difference is computed
@@ -99,9 +99,14 @@ def _distinct_values_of_sample(
         max_abs_value = max(max_abs_value, abs(row_values[v]))
     n_padded = -(-n_distinct // VALUE_PADDING) * VALUE_PADDING
     row_values[n_distinct:n_padded] = 0.0
-    for v in range(n_padded):
-        exp_minus_step[v] = exp(-h * row_values[v])
-        exp_plus_step[v] = exp(h * row_values[v])
+    if h * max_abs_value <= SMALL_EXP_DOMAIN:  # every step small (MNIST): the short series alone
+        for v in range(n_padded):
+            expm1_minus_step[v] = expm1_small(-h * row_values[v])
+            expm1_plus_step[v] = expm1_small(h * row_values[v])
+    else:
+        for v in range(n_padded):
+            expm1_minus_step[v] = expm1(-h * row_values[v])
+            expm1_plus_step[v] = expm1(h * row_values[v])
     return count, n_padded, one_code, max_abs_value
 
 
@@ -114,8 +119,8 @@ class DistinctValues(NamedTuple):
     n_nonzero: np.ndarray
     codes: np.ndarray
     one_code: np.ndarray
-    exp_minus_step: np.ndarray
-    exp_plus_step: np.ndarray
+    expm1_minus_step: np.ndarray
+    expm1_plus_step: np.ndarray
     max_abs_value: np.ndarray
     tables: np.ndarray
     used_slots: np.ndarray
@@ -125,7 +130,7 @@ class DistinctValues(NamedTuple):
 def _distinct_values_into(b, x_row, h, dv):
     """``_distinct_values_of_sample`` for sample b, into the tables of ``dv``."""
     n_nonzero, n_values, one_code, max_abs_value = _distinct_values_of_sample(
-        x_row, h, dv.values[b], dv.nonzero_idx[b], dv.codes[b], dv.exp_minus_step[b], dv.exp_plus_step[b],
+        x_row, h, dv.values[b], dv.nonzero_idx[b], dv.codes[b], dv.expm1_minus_step[b], dv.expm1_plus_step[b],
         dv.tables[b], dv.used_slots[b],
     )
     dv.n_nonzero[b] = n_nonzero

@@ -22,11 +22,11 @@ from numba import njit
 
 from .._config import LOG_EPS, NJIT_OPTIONS
 from .activations import hidden_activation
-from .vecmath import _C1, _C2, _C3, _C4, _C5, _C6, SMALL_EXP_GUARD, exp, exp_small, expm1_small, fma, log, log1p_small
+from .vecmath import _C1, _C2, _C3, _C4, _C5, _C6, SMALL_EXP_GUARD, exp, expm1_small, fma, log, log1p_small
 
-SIGMOID_PAIR_LIMIT = 1e150
-"""Largest ``exp(-a1)`` for which the small-step path computes two sigmoids with one
-division: ``(1 + u e-)(1 + u e+)`` stays far below the float64 maximum (1.8e308)."""
+TINY_STEP_GUARD = 2.0**-12
+"""Largest ``h * max|value|`` of a sample for which the small-step path takes the sigmoid's
+step by a short series instead of a division (see ``_sample_loss_differences_small_steps``)."""
 
 
 N_SCRATCH_ROWS = 9
@@ -97,15 +97,23 @@ def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, s
 
 @njit(**NJIT_OPTIONS)
 def _sample_loss_differences_small_steps(
-    values, nv, exp_minus_step, exp_plus_step, a, z, exp_minus_a, exps_row, target, w_row, h, relu, loss_diff,
+    values, nv, expm1_minus_step, expm1_plus_step, a, z, one_minus_z, exps_row, target, w_row, h, relu, tiny_steps,
+    loss_diff,
 ):
     """The same differences as ``_sample_loss_differences``, for small logit steps.
 
     Used when a bound proves every logit step ``|dz * W2[j, c]|`` at most
-    ``SMALL_EXP_GUARD`` (2**-8). Then, exactly:
+    ``SMALL_EXP_GUARD`` (2**-8). Then, exactly in real numbers:
 
-    * ``sigmoid(a +- d) = 1 / (1 + exp(-a) * exp(-+d))``, with ``exp(-a)``
-      cached per (sample, unit) and ``exp(-+d)`` per (sample, value);
+    * the sigmoid's step, with ``w = (1 - z) expm1(-+d)`` (``1 - z = sigmoid(-a)``
+      cached per (sample, unit), ``expm1(-+d)`` per (sample, value)):
+      ``sigmoid(a +- d) = z / (1 + w)``, so ``dz = -z w / (1 + w)``, with no
+      cancellation. When ``tiny_steps`` (the caller has checked
+      ``h max|value| <= TINY_STEP_GUARD`` = 2**-12, so ``|w| <= 2**-11.9``)
+      ``1 / (1 + w)`` is its series cut after ``w**3``, whose remainder
+      ``w**4 / (1 - |w|) < 2**-47`` relative moves dz by less than
+      ``z 2**-59``, far under half an ulp of z (the book's own rounding of
+      ``sigmoid(a +- d)``); otherwise one division per sign;
     * the softmax of the perturbed logits, shifted by the unperturbed row
       maximum m (the softmax does not depend on the shift), has the terms
       ``exp(a2[c] + dz w_c - m) = e_c * exp(dz w_c)`` with ``e_c = exp(a2[c] - m)``
@@ -113,28 +121,25 @@ def _sample_loss_differences_small_steps(
       ``P(dz w_c)``, whose truncation error on ``|dz w_c| <= 2**-7`` is below
       4e-19 relative (``vecmath.exp_small``: within 1 ulp of exp);
     * the denominator ``S(dz) = sum_c e_c P(dz w_c)`` is, as a polynomial in
-      dz, ``sum_k dz**k M_k`` with the moments ``M_k = sum_c e_c w_c**k / k!``:
-      the same real number, so it is computed once per (sample, unit) as seven
-      moments and then, per value, by one degree-6 Horner scheme instead of
-      ten polynomials. Rounding: ``|dz**k M_k| <= M_0 (2**-8)**k / k!``, so
-      every term past ``M_0`` is tiny against it and the computed sum carries
-      the same few ulps of relative error as the sum over classes;
-    * the target's numerator is ``e_t P(dz w_t)``, as before, and the loss
-      difference ``-log((T+ / S+ + 1e-7) / (T- / S- + 1e-7))`` is evaluated as
-      ``-log1p(d)`` with ``d = (N - D) / D``, ``N = (T+ + 1e-7 S+) S-`` and
-      ``D = (T- + 1e-7 S-) S+``: the same real number with one division.
-      Since the logits of the two perturbed samples differ by at most
-      ``|dz+ - dz-| max_c |w_t - w_c| <= 4 * bound``, ``|log(N / D)| <= 2**-6``
-      and so ``|d| <= 2**-6 (1 + 2**-6)``, where ``vecmath.log1p_small`` is
-      within 1 ulp (its series' remainder is below 1e-18 relative there);
-    * both sigmoids share one division: ``1 / (1 + u e-+) = (1 + u e+-) /
-      ((1 + u e-)(1 + u e+))``, exact in real numbers, a few ulps in doubles
-      (as the book's own sigmoid of a perturbed pre-activation); the caller
-      keeps ``u = exp(-a) <= SIGMOID_PAIR_LIMIT`` so the product cannot
-      overflow.
+      dz, ``sum_k dz**k M_k`` with the moments ``M_k = sum_c e_c w_c**k / k!``,
+      and the target's term plus the book's 1e-7 times the denominator,
+      ``A(dz) = e_t P(dz w_t) + 1e-7 S(dz)``, is ``sum_k dz**k (e_t w_t**k / k! + 1e-7 M_k)``:
+      the same real numbers, so both are computed once per (sample, unit) as
+      seven coefficients each and then, per value, by degree-6 Horner
+      schemes instead of eleven polynomials. Rounding: ``|dz**k M_k| <= M_0 (2**-8)**k / k!``,
+      so every term past the constant is tiny against it and each computed
+      polynomial carries the same few ulps of relative error as a sum over
+      classes;
+    * the loss difference ``-log((T+ / S+ + 1e-7) / (T- / S- + 1e-7))`` is
+      ``-log1p(q)`` with ``q = (N - D) / D``, ``N = A(dz+) S(dz-)`` and
+      ``D = A(dz-) S(dz+)``: the same real number with one division. Since
+      every logit of a perturbed sample is within ``2**-8`` of the
+      unperturbed one, ``|log(N / D)| <= 2**-6``, so
+      ``|q| <= 2**-6 (1 + 2**-6)``, where ``vecmath.log1p_small`` is within
+      1 ulp (its series' remainder is below 1e-18 relative there).
 
     The loop over values then has no inner loop and no scratch: one
-    vectorised pass of fused multiply-adds and two divisions.
+    vectorised pass of fused multiply-adds and one division.
     """
     m0 = 0.0
     m1 = 0.0
@@ -165,28 +170,48 @@ def _sample_loss_differences_small_steps(
     m4 *= _C4
     m5 *= _C5
     m6 *= _C6
-    e_target = exps_row[target]
+    # A's coefficients: the target's e_t w_t**k / k! plus 1e-7 times S's
     w_target = w_row[target]
+    p = exps_row[target]
+    a0 = fma(LOG_EPS, m0, p)
+    p *= w_target
+    a1 = fma(LOG_EPS, m1, p * _C1)
+    p *= w_target
+    a2 = fma(LOG_EPS, m2, p * _C2)
+    p *= w_target
+    a3 = fma(LOG_EPS, m3, p * _C3)
+    p *= w_target
+    a4 = fma(LOG_EPS, m4, p * _C4)
+    p *= w_target
+    a5 = fma(LOG_EPS, m5, p * _C5)
+    p *= w_target
+    a6 = fma(LOG_EPS, m6, p * _C6)
     for v in range(nv):
         if relu:
             d = h * values[v]
             dz_plus = hidden_activation(a + d, True) - z
             dz_minus = hidden_activation(a - d, True) - z
+        elif tiny_steps:
+            w_plus = one_minus_z * expm1_minus_step[v]
+            w_minus = one_minus_z * expm1_plus_step[v]
+            # -z w (1 - w + w**2 - w**3)
+            dz_plus = (-z * w_plus) * fma(fma(w_plus - 1.0, w_plus, 1.0), -w_plus, 1.0)
+            dz_minus = (-z * w_minus) * fma(fma(w_minus - 1.0, w_minus, 1.0), -w_minus, 1.0)
         else:
-            # both sigmoids with one division (the caller keeps exp(-a) <= SIGMOID_PAIR_LIMIT)
-            den_plus = 1.0 + exp_minus_a * exp_minus_step[v]
-            den_minus = 1.0 + exp_minus_a * exp_plus_step[v]
-            inv = 1.0 / (den_plus * den_minus)
-            dz_plus = den_minus * inv - z
-            dz_minus = den_plus * inv - z
+            w_plus = one_minus_z * expm1_minus_step[v]
+            w_minus = one_minus_z * expm1_plus_step[v]
+            dz_plus = (-z * w_plus) / (1.0 + w_plus)
+            dz_minus = (-z * w_minus) / (1.0 + w_minus)
         sum_plus = fma(fma(fma(fma(fma(fma(m6, dz_plus, m5), dz_plus, m4), dz_plus, m3), dz_plus, m2),
                            dz_plus, m1), dz_plus, m0)
         sum_minus = fma(fma(fma(fma(fma(fma(m6, dz_minus, m5), dz_minus, m4), dz_minus, m3), dz_minus, m2),
                             dz_minus, m1), dz_minus, m0)
-        target_plus = e_target * exp_small(dz_plus * w_target)
-        target_minus = e_target * exp_small(dz_minus * w_target)
-        numerator = (target_plus + LOG_EPS * sum_plus) * sum_minus
-        denominator = (target_minus + LOG_EPS * sum_minus) * sum_plus
+        target_plus = fma(fma(fma(fma(fma(fma(a6, dz_plus, a5), dz_plus, a4), dz_plus, a3), dz_plus, a2),
+                              dz_plus, a1), dz_plus, a0)
+        target_minus = fma(fma(fma(fma(fma(fma(a6, dz_minus, a5), dz_minus, a4), dz_minus, a3), dz_minus, a2),
+                               dz_minus, a1), dz_minus, a0)
+        numerator = target_plus * sum_minus
+        denominator = target_minus * sum_plus
         loss_diff[v] = -log1p_small((numerator - denominator) / denominator)
 
 
@@ -199,8 +224,8 @@ class ForwardCache(NamedTuple):
     """(B, H) hidden activations."""
     a2: np.ndarray
     """(B, O) logits."""
-    exp_minus_a1: np.ndarray
-    """(B, H) ``exp(-a1)``."""
+    one_minus_z1: np.ndarray
+    """(B, H) ``1 - sigmoid(a1)``, computed as ``sigmoid(-a1)`` (no cancellation, no overflow)."""
     exps: np.ndarray
     """(B, O) ``exp(a2 - m)`` with m the row maximum."""
     row_max: np.ndarray
@@ -234,7 +259,7 @@ def _sample_caches(b, t_b, fw):
     n_hidden = fw.a1.shape[1]
     n_out = fw.a2.shape[1]
     for j in range(n_hidden):
-        fw.exp_minus_a1[b, j] = exp(-fw.a1[b, j])
+        fw.one_minus_z1[b, j] = 1.0 / (1.0 + exp(fw.a1[b, j]))
         fw.z1_T[j, b] = fw.z1[b, j]
     fw.z1_T[n_hidden, b] = 1.0
     m = fw.a2[b, 0]

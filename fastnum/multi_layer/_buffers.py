@@ -41,7 +41,7 @@ def top_forward_cache(n_samples, n_top, n_out):
     """A ``ForwardCache`` for the last hidden layer and the logits (the last layer's perturbations)."""
     return ForwardCache(
         a1=np.empty((n_samples, n_top)), z1=np.empty((n_samples, n_top)), a2=np.empty((n_samples, n_out)),
-        exp_minus_a1=np.empty((n_samples, n_top)), exps=np.empty((n_samples, n_out)),
+        one_minus_z1=np.empty((n_samples, n_top)), exps=np.empty((n_samples, n_out)),
         row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
         logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
         sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),

@@ -51,7 +51,7 @@ from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_
 from ..kernels.distinct_values import DistinctValues, _distinct_values_into, hash_table_size, padded_width
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
-    SIGMOID_PAIR_LIMIT,
+    TINY_STEP_GUARD,
     _output_row_gradient,
     _sample_caches,
     _sample_loss_differences,
@@ -124,7 +124,7 @@ class DeepGradients(NamedTuple):
 def _layer_view(dv, k):
     """Hidden layer k's tables of ``dv`` as the two-layer net's ``DistinctValues`` (views)."""
     return DistinctValues(dv.values[k], dv.n_values[k], dv.nonzero_idx[k], dv.n_nonzero[k], dv.codes[k],
-                          dv.one_code[k], dv.exp_minus_step[k], dv.exp_plus_step[k], dv.max_abs_value[k],
+                          dv.one_code[k], dv.expm1_minus_step[k], dv.expm1_plus_step[k], dv.max_abs_value[k],
                           dv.tables[k], dv.used_slots[k])
 
 
@@ -334,12 +334,12 @@ def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv,
             max_abs_w = 0.0
             for c in range(w_row.shape[0]):
                 max_abs_w = max(max_abs_w, abs(w_row[c]))
-            exp_minus_a = top.exp_minus_a1[b, j] if k == last else 1.0
-            small = slope * step_max * max_abs_w <= SMALL_EXP_GUARD
-            if small and (relu or exp_minus_a <= SIGMOID_PAIR_LIMIT):
+            # 1 - z of a sigmoid (only the last hidden layer's take this path); unused for ReLU
+            one_minus_z = top.one_minus_z1[b, j] if k == last else 0.0
+            if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
                 _sample_loss_differences_small_steps(
-                    values, nv, dv.exp_minus_step[k, b], dv.exp_plus_step[k, b], a, z, exp_minus_a,
-                    top.exps[b], t[b], w_row, h, relu, loss_diff,
+                    values, nv, dv.expm1_minus_step[k, b], dv.expm1_plus_step[k, b], a, z, one_minus_z,
+                    top.exps[b], t[b], w_row, h, relu, step_max <= TINY_STEP_GUARD, loss_diff,
                 )
             else:
                 _sample_loss_differences(values, nv, a, z, top.a2[b], t[b], w_row, h, relu, scratch, loss_diff)
@@ -414,7 +414,7 @@ class PerSampleGradient:
             values=np.zeros(shape + (width,)), n_values=np.zeros(shape, dtype=np.int64),
             nonzero_idx=np.zeros(shape + (widest_in,), dtype=np.int64), n_nonzero=np.zeros(shape, dtype=np.int64),
             codes=np.zeros(shape + (widest_in,), dtype=np.int64), one_code=np.zeros(shape, dtype=np.int64),
-            exp_minus_step=np.zeros(shape + (width,)), exp_plus_step=np.zeros(shape + (width,)),
+            expm1_minus_step=np.zeros(shape + (width,)), expm1_plus_step=np.zeros(shape + (width,)),
             max_abs_value=np.zeros(shape), tables=np.full(shape + (hash_table_size(widest_in),), -1, dtype=np.int64),
             used_slots=np.zeros(shape + (width,), dtype=np.int64),
         )

@@ -44,7 +44,7 @@ from .._config import NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
 from ..kernels.distinct_values import _distinct_values_into
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
-    SIGMOID_PAIR_LIMIT,
+    TINY_STEP_GUARD,
     _output_row_gradient,
     _sample_caches,
     _sample_loss_differences,
@@ -84,11 +84,12 @@ def _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, scratch, grads):
     for c in range(W2.shape[1]):
         max_abs_w = max(max_abs_w, abs(W2[j, c]))
     for b in range(n_samples):
-        small = slope * h * dv.max_abs_value[b] * max_abs_w <= SMALL_EXP_GUARD
-        if small and fw.exp_minus_a1[b, j] <= SIGMOID_PAIR_LIMIT:
+        step_max = h * dv.max_abs_value[b]
+        if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
             _sample_loss_differences_small_steps(
-                dv.values[b], dv.n_values[b], dv.exp_minus_step[b], dv.exp_plus_step[b], fw.a1[b, j], fw.z1[b, j],
-                fw.exp_minus_a1[b, j], fw.exps[b], t[b], W2[j], h, relu, loss_diff,
+                dv.values[b], dv.n_values[b], dv.expm1_minus_step[b], dv.expm1_plus_step[b], fw.a1[b, j],
+                fw.z1[b, j], fw.one_minus_z1[b, j], fw.exps[b], t[b], W2[j], h, relu, step_max <= TINY_STEP_GUARD,
+                loss_diff,
             )
         else:
             _sample_loss_differences(

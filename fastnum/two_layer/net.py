@@ -52,7 +52,7 @@ class _IncrementalBuffers:
         width = padded_width(n_in)
         self.forward = ForwardCache(
             a1=workspace.a1, z1=workspace.z1, a2=workspace.a2,
-            exp_minus_a1=np.empty((n_samples, n_hidden)), exps=np.empty((n_samples, n_out)),
+            one_minus_z1=np.empty((n_samples, n_hidden)), exps=np.empty((n_samples, n_out)),
             row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
             logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
             sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),
@@ -63,7 +63,7 @@ class _IncrementalBuffers:
             values=np.empty((n_samples, width)), n_values=np.empty(n_samples, dtype=np.int64),
             nonzero_idx=np.empty((n_samples, n_in), dtype=np.int64), n_nonzero=np.empty(n_samples, dtype=np.int64),
             codes=np.empty((n_samples, n_in), dtype=np.int64), one_code=np.empty(n_samples, dtype=np.int64),
-            exp_minus_step=np.empty((n_samples, width)), exp_plus_step=np.empty((n_samples, width)),
+            expm1_minus_step=np.empty((n_samples, width)), expm1_plus_step=np.empty((n_samples, width)),
             max_abs_value=np.empty(n_samples),
             tables=np.full((n_samples, hash_table_size(n_in)), -1, dtype=np.int64),
             used_slots=np.empty((n_samples, width), dtype=np.int64),
