@@ -22,7 +22,7 @@ from numba import njit
 
 from .._config import LOG_EPS, NJIT_OPTIONS
 from .activations import hidden_activation
-from .vecmath import _C1, _C2, _C3, _C4, _C5, _C6, SMALL_EXP_GUARD, exp, expm1_small, fma, log, log1p_small
+from .vecmath import _C1, _C2, _C3, _C4, _C5, SMALL_EXP_GUARD, exp, expm1_small, fma, log, log1p_small
 
 TINY_STEP_GUARD = 2.0**-12
 """Largest ``h * max|value|`` of a sample for which the small-step path takes the sigmoid's
@@ -105,27 +105,27 @@ def _sample_loss_differences_small_steps(
     Used when a bound proves every logit step ``|dz * W2[j, c]|`` at most
     ``SMALL_EXP_GUARD`` (2**-8). Then, exactly in real numbers:
 
-    * the sigmoid's step, with ``w = (1 - z) expm1(-+d)`` (``1 - z = sigmoid(-a)``
+    * the sigmoid's step, with ``s = (1 - z) expm1(-+d)`` (``1 - z = sigmoid(-a)``
       cached per (sample, unit), ``expm1(-+d)`` per (sample, value)):
-      ``sigmoid(a +- d) = z / (1 + w)``, so ``dz = -z w / (1 + w)``, with no
+      ``sigmoid(a +- d) = z / (1 + s)``, so ``dz = -z s / (1 + s)``, with no
       cancellation. When ``tiny_steps`` (the caller has checked
-      ``h max|value| <= TINY_STEP_GUARD`` = 2**-12, so ``|w| <= 2**-11.9``)
-      ``1 / (1 + w)`` is its series cut after ``w**3``, whose remainder
-      ``w**4 / (1 - |w|) < 2**-47`` relative moves dz by less than
+      ``h max|value| <= TINY_STEP_GUARD`` = 2**-12, so ``|s| <= 2**-11.9``)
+      ``1 / (1 + s)`` is its series cut after ``s**3``, whose remainder
+      ``s**4 / (1 - |s|) < 2**-47`` relative moves dz by less than
       ``z 2**-59``, far under half an ulp of z (the book's own rounding of
       ``sigmoid(a +- d)``); otherwise one division per sign;
     * the softmax of the perturbed logits, shifted by the unperturbed row
       maximum m (the softmax does not depend on the shift), has the terms
       ``exp(a2[c] + dz w_c - m) = e_c * exp(dz w_c)`` with ``e_c = exp(a2[c] - m)``
-      cached; ``exp(dz w_c)`` is ``exp_small``'s degree-6 Taylor polynomial
-      ``P(dz w_c)``, whose truncation error on ``|dz w_c| <= 2**-7`` is below
-      4e-19 relative (``vecmath.exp_small``: within 1 ulp of exp);
+      cached; ``exp(dz w_c)`` is its degree-5 Taylor polynomial
+      ``P(dz w_c)``, whose truncation error on ``|dz w_c| <= 2**-8`` is below
+      ``2**-48 / 6! < 2**-57`` relative, a sixteenth of an ulp;
     * the denominator ``S(dz) = sum_c e_c P(dz w_c)`` is, as a polynomial in
       dz, ``sum_k dz**k M_k`` with the moments ``M_k = sum_c e_c w_c**k / k!``,
       and the target's term plus the book's 1e-7 times the denominator,
       ``A(dz) = e_t P(dz w_t) + 1e-7 S(dz)``, is ``sum_k dz**k (e_t w_t**k / k! + 1e-7 M_k)``:
       the same real numbers, so both are computed once per (sample, unit) as
-      seven coefficients each and then, per value, by degree-6 Horner
+      six coefficients each and then, per value, by degree-5 Horner
       schemes instead of eleven polynomials. Rounding: ``|dz**k M_k| <= M_0 (2**-8)**k / k!``,
       so every term past the constant is tiny against it and each computed
       polynomial carries the same few ulps of relative error as a sum over
@@ -147,7 +147,6 @@ def _sample_loss_differences_small_steps(
     m3 = 0.0
     m4 = 0.0
     m5 = 0.0
-    m6 = 0.0
     for c in range(exps_row.shape[0]):
         w = w_row[c]
         p = exps_row[c]
@@ -162,14 +161,11 @@ def _sample_loss_differences_small_steps(
         m4 += p
         p *= w
         m5 += p
-        p *= w
-        m6 += p
     m1 *= _C1
     m2 *= _C2
     m3 *= _C3
     m4 *= _C4
     m5 *= _C5
-    m6 *= _C6
     # A's coefficients: the target's e_t w_t**k / k! plus 1e-7 times S's
     w_target = w_row[target]
     p = exps_row[target]
@@ -184,32 +180,27 @@ def _sample_loss_differences_small_steps(
     a4 = fma(LOG_EPS, m4, p * _C4)
     p *= w_target
     a5 = fma(LOG_EPS, m5, p * _C5)
-    p *= w_target
-    a6 = fma(LOG_EPS, m6, p * _C6)
     for v in range(nv):
         if relu:
             d = h * values[v]
             dz_plus = hidden_activation(a + d, True) - z
             dz_minus = hidden_activation(a - d, True) - z
         elif tiny_steps:
-            w_plus = one_minus_z * expm1_minus_step[v]
-            w_minus = one_minus_z * expm1_plus_step[v]
-            # -z w (1 - w + w**2 - w**3)
-            dz_plus = (-z * w_plus) * fma(fma(w_plus - 1.0, w_plus, 1.0), -w_plus, 1.0)
-            dz_minus = (-z * w_minus) * fma(fma(w_minus - 1.0, w_minus, 1.0), -w_minus, 1.0)
+            s_plus = one_minus_z * expm1_minus_step[v]
+            s_minus = one_minus_z * expm1_plus_step[v]
+            # -z s (1 - s + s**2 - s**3)
+            dz_plus = (-z * s_plus) * fma(fma(s_plus - 1.0, s_plus, 1.0), -s_plus, 1.0)
+            dz_minus = (-z * s_minus) * fma(fma(s_minus - 1.0, s_minus, 1.0), -s_minus, 1.0)
         else:
-            w_plus = one_minus_z * expm1_minus_step[v]
-            w_minus = one_minus_z * expm1_plus_step[v]
-            dz_plus = (-z * w_plus) / (1.0 + w_plus)
-            dz_minus = (-z * w_minus) / (1.0 + w_minus)
-        sum_plus = fma(fma(fma(fma(fma(fma(m6, dz_plus, m5), dz_plus, m4), dz_plus, m3), dz_plus, m2),
-                           dz_plus, m1), dz_plus, m0)
-        sum_minus = fma(fma(fma(fma(fma(fma(m6, dz_minus, m5), dz_minus, m4), dz_minus, m3), dz_minus, m2),
-                            dz_minus, m1), dz_minus, m0)
-        target_plus = fma(fma(fma(fma(fma(fma(a6, dz_plus, a5), dz_plus, a4), dz_plus, a3), dz_plus, a2),
-                              dz_plus, a1), dz_plus, a0)
-        target_minus = fma(fma(fma(fma(fma(fma(a6, dz_minus, a5), dz_minus, a4), dz_minus, a3), dz_minus, a2),
-                               dz_minus, a1), dz_minus, a0)
+            s_plus = one_minus_z * expm1_minus_step[v]
+            s_minus = one_minus_z * expm1_plus_step[v]
+            dz_plus = (-z * s_plus) / (1.0 + s_plus)
+            dz_minus = (-z * s_minus) / (1.0 + s_minus)
+        sum_plus = fma(fma(fma(fma(fma(m5, dz_plus, m4), dz_plus, m3), dz_plus, m2), dz_plus, m1), dz_plus, m0)
+        sum_minus = fma(fma(fma(fma(fma(m5, dz_minus, m4), dz_minus, m3), dz_minus, m2), dz_minus, m1), dz_minus, m0)
+        target_plus = fma(fma(fma(fma(fma(a5, dz_plus, a4), dz_plus, a3), dz_plus, a2), dz_plus, a1), dz_plus, a0)
+        target_minus = fma(fma(fma(fma(fma(a5, dz_minus, a4), dz_minus, a3), dz_minus, a2), dz_minus, a1),
+                           dz_minus, a0)
         numerator = target_plus * sum_minus
         denominator = target_minus * sum_plus
         loss_diff[v] = -log1p_small((numerator - denominator) / denominator)
