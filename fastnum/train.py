@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ._validate import as_labels
 from .progress import TrainingProgress, compile_notice, interactive_session
 
 GRADIENTS = {
@@ -193,6 +194,11 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
     compute_gradient = GRADIENTS[gradient]
     rng = np.random if rng is None else rng
     train_size = x_train.shape[0]
+    # what every step's gradient and loss would convert (float64 images, class indices), done once:
+    # the same numbers, and one-hot rows are checked here for the whole set instead of per batch
+    one_hot = np.ndim(t_train) == 2 and np.shape(t_train)[1] > 1
+    batch_labels = as_labels(t_train, train_size, np.shape(t_train)[1]) if one_hot else t_train
+    batch_dtype = np.float64 if np.issubdtype(np.asarray(x_train).dtype, np.floating) else None
     iter_per_epoch = iterations_per_epoch(train_size, batch_size)
     history = History(iter_per_epoch=iter_per_epoch) if history is None else history
     history.iter_per_epoch = iter_per_epoch
@@ -216,8 +222,8 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
         for i in range(start_step, iters):
             start = time.perf_counter()
             batch_mask = rng.choice(train_size, batch_size)
-            x_batch = x_train[batch_mask]
-            t_batch = t_train[batch_mask]
+            x_batch = x_train[batch_mask] if batch_dtype is None else x_train[batch_mask].astype(batch_dtype)
+            t_batch = batch_labels[batch_mask]
             grad = compute_gradient(network, x_batch, t_batch)
             for key in grad:
                 network.params[key] -= learning_rate * grad[key]
