@@ -35,7 +35,8 @@ def profile(network, x, t, repeats):
     relu = network._relu
     ws = network._workspace(x64.shape[0]).incremental()
     fw, dv = ws.forward, ws.distinct
-    grads = Gradients(W1_T=ws.grad_W1_T, b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
+    grads = Gradients(W1_T=ws.grad_W1_T, W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2),
+                      b2=np.empty_like(b2))
     inc.prepare_kernel(x64, labels, W1, b1, W2, b2, relu, H, fw, dv)
     stages = {
         "checks and float64 copy of the batch": lambda: network._inputs(x, t),

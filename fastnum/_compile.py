@@ -70,28 +70,68 @@ def _is_cached(kernel):
         return True
 
 
+def _two_layer_network(sizes, activation):
+    """A ``TwoLayerNet`` of these sizes holding zeros (the kernels compile by types, not values)."""
+    n_in, n_hidden, n_out = sizes
+    shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
+    spec = {"network": TWO_LAYER, "hidden": [n_hidden], "activation": activation}
+    return with_params(spec, {name: np.zeros(shape) for name, shape in shapes.items()})
+
+
+class CompileJob:
+    """The child's share of a run's kernels compiling in another process; ``finish`` does the rest."""
+
+    def __init__(self, gradient, child):
+        self.gradient = gradient
+        self.child = child
+
+    def finish(self, network, x_dtype):
+        """Compile this process's share (by the types ``network``'s calls use), then wait for the child."""
+        try:
+            mine = SPLITS[self.gradient][0]
+            _compile(_calls(network, x_dtype, mine), mine)
+            self.child.wait()
+        finally:
+            self.cancel()
+
+    def cancel(self):
+        """Stop the child if it still runs (an interrupted or failed start: do not leave it compiling)."""
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+
+
+def start_compiling(gradient, sizes, activation, x_dtype):
+    """Start the child's share of the kernels a two-layer run of ``gradient`` needs, if any is not cached.
+
+    Returns a ``CompileJob``, or None when numba's cache holds every kernel
+    (loading them takes a fraction of a second, less than starting a
+    process). The CLI calls it before loading the data, so that the child's
+    start and its share overlap the loading.
+    """
+    mine, theirs = SPLITS[gradient]
+    calls = _calls(_two_layer_network(sizes, activation), x_dtype, mine + theirs)
+    if all(_is_cached(calls[name][0]) for name in mine + theirs):
+        return None
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fastnum._compile", gradient, *(str(n) for n in sizes), activation,
+         np.dtype(x_dtype).name],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return CompileJob(gradient, child)
+
+
 def compile_in_parallel(network, gradient, x_dtype):
     """Compile the kernels a run of ``gradient`` needs, half in a child process, when not cached.
 
     Returns whether a child process was used. Any failure of the child only
     means this process compiles those kernels itself on first call.
     """
-    mine, theirs = SPLITS[gradient]
-    calls = _calls(network, x_dtype, mine + theirs)
-    if all(_is_cached(calls[name][0]) for name in mine + theirs):
+    job = start_compiling(gradient, (network.input_size, network.hidden_size, network.output_size),
+                          network.activation, x_dtype)
+    if job is None:
         return False
-    child = subprocess.Popen(
-        [sys.executable, "-m", "fastnum._compile", gradient, str(network.input_size), str(network.hidden_size),
-         str(network.output_size), network.activation, np.dtype(x_dtype).name],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        _compile(calls, mine)
-        child.wait()
-    finally:
-        if child.poll() is None:  # interrupted: do not leave it compiling
-            child.kill()
-            child.wait()
+    job.finish(network, x_dtype)
     return True
 
 
@@ -102,10 +142,7 @@ def main(argv=None):
     parser.add_argument("activation")
     parser.add_argument("x_dtype")
     args = parser.parse_args(argv)
-    n_in, n_hidden, n_out = args.sizes
-    shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
-    spec = {"network": TWO_LAYER, "hidden": [n_hidden], "activation": args.activation}
-    network = with_params(spec, {name: np.zeros(shape) for name, shape in shapes.items()})
+    network = _two_layer_network(args.sizes, args.activation)
     theirs = SPLITS[args.gradient][1]
     _compile(_calls(network, np.dtype(args.x_dtype), theirs), theirs)
     return 0

@@ -435,13 +435,39 @@ class _Run:
 
 def _prepare(args, fail, command, progress):
     """Options, data, network and compiled kernels; then the run folder and its first records."""
+    plan = _plan(args, fail)
+    _set_threads(args.threads, fail)
+    compiling = _start_compiling(plan.config)
+    try:
+        run, data = _prepare_with(args, fail, command, progress, plan, compiling)
+    except BaseException:
+        if compiling is not None:
+            compiling.cancel()
+        raise
+    return run, data
+
+
+def _start_compiling(config):
+    """A two-layer run's kernels start compiling in a second process now (when numba's cache lacks
+    them), so that its start and its share overlap the data's loading; None otherwise."""
+    from ._compile import start_compiling
+    from .mnist import IMAGE_SIDE
+
+    spec = _spec(config)
+    if spec["network"] != TWO_LAYER:
+        return None
+    # every data set fastnum loads has 28x28 images, as float32 after normalising; the kernels
+    # compile by types, so a different size would still use them (a different type compiles later)
+    sizes = (IMAGE_SIDE * IMAGE_SIDE, spec["hidden"][0], N_CLASSES)
+    return start_compiling(config["gradient"], sizes, spec["activation"], np.float32)
+
+
+def _prepare_with(args, fail, command, progress, plan, compiling):
     from .mnist import format_split
     from .runs import HistoryLog, RunFileError, write_run_json
     from .train import History, iterations_per_epoch, warm_up
 
-    plan = _plan(args, fail)
     config, out = plan.config, plan.out
-    _set_threads(args.threads, fail)
     progress.phase = "while loading the data"
     data, data_info = _load_data(args, config, fail, print)
     x_train, t_train = format_split(data.arrays["train_img"], data.arrays["train_label"])
@@ -460,7 +486,7 @@ def _prepare(args, fail, command, progress):
         side = int(round(np.sqrt(x_train.shape[1])))
         x_train, x_test = (x.reshape(-1, 1, side, side) for x in (x_train, x_test))
     progress.phase = "while compiling the kernels"
-    compile_seconds = warm_up(network, config["gradient"], x_train, t_train, print)
+    compile_seconds = warm_up(network, config["gradient"], x_train, t_train, print, compiling)
 
     start_step = 0 if plan.checkpoint is None else plan.checkpoint.next_step
     session = dict(_session(command, start_step), compile_seconds=compile_seconds)

@@ -91,23 +91,28 @@ def iterations_per_epoch(train_size, batch_size):
     return max(train_size / batch_size, 1)
 
 
-def warm_up(network, gradient, x, t, write=None):
+def warm_up(network, gradient, x, t, write=None, compiling=None):
     """Compile (or load from numba's cache) the kernels a run of ``gradient`` calls.
 
     Runs them once on two samples, telling the user when that means compiling
     (``progress.compile_notice``); when numba's cache does not hold them yet,
     half of them compile in a second process at the same time
     (``fastnum._compile``). Leaves ``network.params`` unchanged and draws
-    nothing from ``np.random``. Returns the seconds it took.
+    nothing from ``np.random``. ``compiling``: a ``fastnum._compile.CompileJob``
+    started earlier (the CLI starts it before loading the data), finished
+    here. Returns the seconds it took.
     """
     check_gradient(network, gradient)
     from ._compile import compile_in_parallel
     from .two_layer import TwoLayerNet
 
     with compile_notice(write) as timing:
-        if isinstance(network, TwoLayerNet):
+        x_dtype = np.float32 if x.dtype == np.float32 else np.float64
+        if compiling is not None:
+            compiling.finish(network, x_dtype)
+        elif isinstance(network, TwoLayerNet):
             # first run on a machine: half of the kernels compile in a second process meanwhile
-            compile_in_parallel(network, gradient, np.float32 if x.dtype == np.float32 else np.float64)
+            compile_in_parallel(network, gradient, x_dtype)
         else:
             # dropout draws from np.random and batch norm updates its running statistics: warm a copy
             network = copy.deepcopy(network)

@@ -97,9 +97,11 @@ def test_training_table_reports_the_ratio_to_the_reference():
     report = {"epochs": 16, "repeats": 1, "reference": "numpy_backprop_2",
               "results": {"fastnum_numerical": run(30.0), "fastnum_backprop": run(15.0),
                           "numpy_backprop_1": run(21.0), "numpy_backprop_2": run(20.0)},
-              "ratio_numerical_to_numpy_backprop": 1.5}
+              "ratio_numerical_to_numpy_backprop": 1.5,
+              "first_run": dict(run(40.0), compile_seconds=9.0), "ratio_first_compile_to_numpy_backprop": 0.45}
     table = training_markdown(report, {"cpu": "cpu", "cores": 2, "vector_width": "AVX2"})
     assert "| 1.50x |" in table and "(reference)" in table and "**1.50x**" in table
+    assert "40.0 s, of which 9.0 s compiling, **0.45x**" in table
 
 
 def test_profile_step_times_every_stage(rng):

@@ -152,6 +152,40 @@ def test_missing_data_names_the_cli_options(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_compiling_started_before_the_data_stops_when_loading_fails(tmp_path, monkeypatch, capsys):
+    """With the kernels not in numba's cache, the CLI starts half of them compiling in a child process
+    before it loads the data; when the loading fails, that child is stopped."""
+    import fastnum._compile
+
+    children = []
+
+    class Child:
+        def __init__(self, command, **kwargs):
+            self.command, self.killed = command, False
+            children.append(self)
+
+        def poll(self):
+            return -9 if self.killed else None
+
+        def kill(self):
+            self.killed = True
+
+        def wait(self):
+            return self.poll()
+
+    monkeypatch.setattr(fastnum._compile, "_is_cached", lambda kernel: False)
+    monkeypatch.setattr(fastnum._compile.subprocess, "Popen", Child)
+    monkeypatch.setenv(mnist.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit):
+        _train("--data-dir", empty, "--out", tmp_path / "run")
+    assert "cannot load MNIST" in capsys.readouterr().err
+    assert len(children) == 1 and children[0].killed
+    assert children[0].command[-6:] == ["numerical", "784", "50", "10", "sigmoid", "float32"]
+
+
 def test_wrong_data_set_is_refused_in_one_line(data_dir, tmp_path):
     """The user's MNIST files, asked for as Fashion-MNIST: refused, saying what they are."""
     script = (

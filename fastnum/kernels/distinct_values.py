@@ -66,6 +66,13 @@ def _code_of(value, row_values, table, used_slots, n_distinct):
 
 
 @njit(**NJIT_OPTIONS)
+def _expm1_of_steps(h, row_values, n_values, out):
+    """``out[v] = expm1(h * row_values[v])``: a function of its own, compiled once for both signs."""
+    for v in range(n_values):
+        out[v] = expm1(h * row_values[v])
+
+
+@njit(**NJIT_OPTIONS)
 def _distinct_values_of_sample(
     x_row, h, row_values, nonzero_idx, codes, expm1_minus_step, expm1_plus_step, table, used_slots,
 ):
@@ -104,9 +111,8 @@ def _distinct_values_of_sample(
             expm1_minus_step[v] = expm1_small(-h * row_values[v])
             expm1_plus_step[v] = expm1_small(h * row_values[v])
     else:
-        for v in range(n_padded):
-            expm1_minus_step[v] = expm1(-h * row_values[v])
-            expm1_plus_step[v] = expm1(h * row_values[v])
+        _expm1_of_steps(-h, row_values, n_padded, expm1_minus_step)
+        _expm1_of_steps(h, row_values, n_padded, expm1_plus_step)
     return count, n_padded, one_code, max_abs_value
 
 

@@ -23,7 +23,7 @@ from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_
 from ..kernels.vecmath import exp
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row):
     """Forward pass of one sample whose nonzero pixels are ``nonzero_idx[:n_nonzero]``."""
     n_hidden = W1.shape[1]

@@ -71,7 +71,11 @@ def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv):
 
 @njit(**NJIT_OPTIONS)
 def _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, scratch, grads):
-    """Row j of the transposed W1 gradient and ``b1[j]``'s: the perturbations of hidden unit j."""
+    """Column j of the W1 gradient and ``b1[j]``'s: the perturbations of hidden unit j.
+
+    The column is summed over samples in ``grads.W1_T[j]`` (contiguous) and
+    written, scaled, into ``grads.W1`` at the end.
+    """
     n_samples = fw.a1.shape[0]
     to_gradient = 1.0 / n_samples / (2.0 * h)
     # |sigmoid(a + d) - sigmoid(a)| <= |d| / 4; |relu(a + d) - relu(a)| <= |d|
@@ -102,8 +106,9 @@ def _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, scratch, grads):
         for p in range(dv.n_nonzero[b]):
             grad_row[nonzero_idx[p]] += loss_diff[codes[p]]
         grad_bias += loss_diff[dv.one_code[b]]
+    grad_W1 = grads.W1
     for i in range(grad_row.shape[0]):
-        grad_row[i] *= to_gradient
+        grad_W1[i, j] = grad_row[i] * to_gradient
     grads.b1[j] = grad_bias * to_gradient
 
 

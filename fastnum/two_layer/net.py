@@ -178,7 +178,8 @@ class TwoLayerNet:
     def _incremental_grads(self, x, params):
         ws = self._workspace(x.shape[0]).incremental()
         W1, b1, W2, b2 = params
-        return Gradients(W1_T=ws.grad_W1_T, b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
+        return Gradients(W1_T=ws.grad_W1_T, W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2),
+                         b2=np.empty_like(b2))
 
     def _full_call(self, x, labels, params, grad):
         n_in, n_hidden, n_out = self.input_size, self.hidden_size, self.output_size
@@ -275,7 +276,7 @@ class TwoLayerNet:
         grads = self._incremental_grads(x, params)
         for kernel, args in self._incremental_calls(x, labels, params, grads):
             kernel(*args)
-        return self._as_grads(grads.W1_T.T.copy(), grads.b1, grads.W2, grads.b2)
+        return self._as_grads(grads.W1, grads.b1, grads.W2, grads.b2)
 
     def gradient(self, x, t):
         """Gradient of the loss by backpropagation (the book's ``gradient``)."""
