@@ -48,8 +48,8 @@ def _calls(network, x_dtype, names):
         "loss": lambda: network._loss_calls(x, labels, params)[1],
         "accuracy": lambda: network._accuracy_call(np.zeros((2, network.input_size), dtype=x_dtype), params,
                                                    np.empty(2, dtype=np.int64)),
-        "prepare": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(x, params))[0],
-        "perturb": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(x, params))[1],
+        "prepare": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[0],
+        "perturb": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[1],
         "full": lambda: network._full_call(x, labels, params, np.empty(sum(p.size for p in params))),
         "backprop": lambda: network._backprop_calls(x, labels, params, [np.empty_like(p) for p in params])[1],
     }

@@ -126,3 +126,22 @@ def test_expm1_within_a_few_ulps_everywhere():
     ulps = np.abs(fast(values) - reference)[nonzero] / np.spacing(np.abs(reference[nonzero]))
     assert ulps.max() <= 3.0
     assert fast(np.array([0.0, -800.0, 800.0])).tolist() == [0.0, -1.0, np.inf]
+
+
+def test_add_rows4_adds_one_row_to_another():
+    from fastnum.kernels.vecmath import add_rows4
+
+    @njit
+    def add_all(dst, rows, src, source_rows):
+        for p in range(rows.shape[0]):
+            add_rows4(dst, rows[p], src, source_rows[p])
+
+    rng = np.random.default_rng(6)
+    dst = rng.standard_normal((7, 4))
+    src = rng.standard_normal((5, 4))
+    rows, source_rows = rng.integers(0, 7, 40), rng.integers(0, 5, 40)
+    expected = dst.copy()
+    for row, source in zip(rows, source_rows):
+        expected[row] += src[source]  # the same additions in the same order: bitwise equal
+    add_all(dst, rows, src, source_rows)
+    assert np.array_equal(dst, expected)

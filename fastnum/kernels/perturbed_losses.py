@@ -236,10 +236,8 @@ class ForwardCache(NamedTuple):
 
 
 class Gradients(NamedTuple):
-    """Where the kernels write the gradient, in the parameters' layout, and their scratch."""
+    """Where the kernels write the gradient, in the parameters' layout."""
 
-    W1_T: np.ndarray
-    """(H, n_in) scratch: each hidden unit sums its W1 column in a row of its own."""
     W1: np.ndarray
     b1: np.ndarray
     W2: np.ndarray

@@ -269,3 +269,33 @@ def expm1(u):
     p = fma(p, u, _X2)
     p = fma(p, u, 1.0)
     return exp(u) - 1.0 if abs(u) > EXPM1_DIRECT else p * u
+
+
+@intrinsic
+def add_rows4(typingctx, dst, i, src, k):
+    """``dst[i, :4] += src[k, :4]`` as one 4-wide vector add.
+
+    ``dst`` and ``src`` are C-ordered 2-D float64 arrays of 4 columns. LLVM
+    does not vectorise four scalar adds through two computed row addresses
+    (it cannot rule out that the rows overlap), so the vector load, add and
+    store are written out here; each lane is the same IEEE addition.
+    """
+    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" and a.dtype == types.float64
+               for a in (dst, src)) or not all(isinstance(n, types.Integer) for n in (i, k)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vector = ir.VectorType(ir.DoubleType(), 4)
+
+        def row(array_type, array, index):
+            data = context.make_array(array_type)(context, builder, array).data
+            offset = builder.mul(builder.sext(index, ir.IntType(64)) if index.type.width < 64 else index,
+                                 ir.Constant(ir.IntType(64), 4))
+            return builder.bitcast(builder.gep(data, [offset]), vector.as_pointer())
+
+        target = row(signature.args[0], args[0], args[1])
+        source = row(signature.args[2], args[2], args[3])
+        builder.store(builder.fadd(builder.load(target, align=8), builder.load(source, align=8)), target, align=8)
+        return context.get_dummy_value()
+
+    return types.void(dst, i, src, k), codegen

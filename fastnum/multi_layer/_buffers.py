@@ -50,9 +50,8 @@ def top_forward_cache(n_samples, n_top, n_out):
 
 
 def top_gradients(n_top, n_out):
-    """``Gradients`` whose W2, b2 receive the last layer's gradient (W1_T, b1 unused)."""
-    return Gradients(W1_T=np.empty((0, 0)), W1=np.empty((0, 0)), b1=np.empty(0), W2=np.empty((n_top, n_out)),
-                     b2=np.empty(n_out))
+    """``Gradients`` whose W2, b2 receive the last layer's gradient (W1, b1 unused)."""
+    return Gradients(W1=np.empty((0, 0)), b1=np.empty(0), W2=np.empty((n_top, n_out)), b2=np.empty(n_out))
 
 
 def transposed_weight_offsets(sizes):

@@ -38,6 +38,7 @@ thread.
 """
 
 
+import numpy as np
 from numba import njit, prange
 
 from .._config import NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
@@ -50,87 +51,137 @@ from ..kernels.perturbed_losses import (
     _sample_loss_differences,
     _sample_loss_differences_small_steps,
 )
-from ..kernels.vecmath import SMALL_EXP_GUARD
+from ..kernels.tasks import next_task
+from ..kernels.vecmath import SMALL_EXP_GUARD, add_rows4
 from ._forward import forward_row_sparse
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
-def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv):
+def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv, n_workers):
     """Everything the perturbed losses start from, in one parallel pass over samples.
 
     Per sample: the forward pass (``fw.a1``, ``fw.z1``, ``fw.a2``, skipping
     zero pixels), its distinct pixel values (``dv``, see
-    ``_distinct_values_of_sample``) and the caches of ``fw``.
+    ``_distinct_values_of_sample``) and the caches of ``fw``. The samples are
+    handed out ``SAMPLES_PER_TASK`` at a time (``kernels.tasks``): a thread
+    that wakes late takes fewer instead of holding up the rest, and
+    neighbouring samples, whose cache entries share cache lines, stay on one
+    thread.
     """
-    for b in prange(x.shape[0]):
-        _distinct_values_into(b, x[b], h, dv)
-        forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b],
-                           fw.a2[b])
-        _sample_caches(b, t[b], fw)
+    n_samples = x.shape[0]
+    n_tasks = -(-n_samples // SAMPLES_PER_TASK)
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        task = next_task(counter)
+        while task < n_tasks:
+            for b in range(task * SAMPLES_PER_TASK, min(n_samples, (task + 1) * SAMPLES_PER_TASK)):
+                _distinct_values_into(b, x[b], h, dv)
+                forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b],
+                                   fw.z1[b], fw.a2[b])
+                _sample_caches(b, t[b], fw)
+            task = next_task(counter)
+
+
+SAMPLES_PER_TASK = 8
+"""Samples per task of ``prepare_kernel``."""
+
+UNITS_PER_BLOCK = 4
+"""Hidden units per task of ``perturb_kernel``: their loss differences are added to the W1
+gradient together, one 4-wide vector add per nonzero pixel instead of four scalar ones."""
+
+
+def n_unit_blocks(n_hidden):
+    """Tasks of ``UNITS_PER_BLOCK`` hidden units (the last one may hold fewer)."""
+    return -(-n_hidden // UNITS_PER_BLOCK)
 
 
 @njit(**NJIT_OPTIONS)
-def _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, scratch, grads):
-    """Column j of the W1 gradient and ``b1[j]``'s: the perturbations of hidden unit j.
+def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads):
+    """Columns ``4 block ... 4 block + 3`` of the W1 gradient and their b1 entries.
 
-    The column is summed over samples in ``grads.W1_T[j]`` (contiguous) and
-    written, scaled, into ``grads.W1`` at the end.
+    Per sample, each unit's loss differences (one per distinct value) go into
+    its lane of ``block_losses`` (V, 4); then every nonzero pixel adds its
+    value's four differences to its row of ``block_grads`` (n_in + 1, 4) at
+    once, and the bias "pixel" to the last row. Every entry still sums its
+    samples' differences in sample order, exactly as one unit at a time
+    would. Lanes past the last unit hold zeros.
     """
     n_samples = fw.a1.shape[0]
+    n_hidden = fw.a1.shape[1]
     to_gradient = 1.0 / n_samples / (2.0 * h)
+    first = block * UNITS_PER_BLOCK
+    n_units = min(UNITS_PER_BLOCK, n_hidden - first)
+    n_in = block_grads.shape[0] - 1
+    block_losses[:, :] = 0.0
+    block_grads[:, :] = 0.0
     # |sigmoid(a + d) - sigmoid(a)| <= |d| / 4; |relu(a + d) - relu(a)| <= |d|
     slope = 1.0 if relu else 0.25
-    loss_diff = scratch[N_SCRATCH_ROWS - 1]
-    grad_row = grads.W1_T[j]
-    grad_row[:] = 0.0
-    grad_bias = 0.0
-    max_abs_w = 0.0
-    for c in range(W2.shape[1]):
-        max_abs_w = max(max_abs_w, abs(W2[j, c]))
     for b in range(n_samples):
+        n_values = dv.n_values[b]
         step_max = h * dv.max_abs_value[b]
-        if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
-            _sample_loss_differences_small_steps(
-                dv.values[b], dv.n_values[b], dv.expm1_minus_step[b], dv.expm1_plus_step[b], fw.a1[b, j],
-                fw.z1[b, j], fw.one_minus_z1[b, j], fw.exps[b], t[b], W2[j], h, relu, step_max <= TINY_STEP_GUARD,
-                loss_diff,
-            )
-        else:
-            _sample_loss_differences(
-                dv.values[b], dv.n_values[b], fw.a1[b, j], fw.z1[b, j], fw.a2[b], t[b], W2[j], h, relu, scratch,
-                loss_diff,
-            )
-        # every nonzero pixel of the sample adds the difference of its value
+        for u in range(n_units):
+            j = first + u
+            scratch = hidden_scratch[j]
+            loss_diff = scratch[N_SCRATCH_ROWS - 1]
+            max_abs_w = 0.0
+            for c in range(W2.shape[1]):
+                max_abs_w = max(max_abs_w, abs(W2[j, c]))
+            if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
+                _sample_loss_differences_small_steps(
+                    dv.values[b], n_values, dv.expm1_minus_step[b], dv.expm1_plus_step[b], fw.a1[b, j],
+                    fw.z1[b, j], fw.one_minus_z1[b, j], fw.exps[b], t[b], W2[j], h, relu,
+                    step_max <= TINY_STEP_GUARD, loss_diff,
+                )
+            else:
+                _sample_loss_differences(
+                    dv.values[b], n_values, fw.a1[b, j], fw.z1[b, j], fw.a2[b], t[b], W2[j], h, relu, scratch,
+                    loss_diff,
+                )
+            for v in range(n_values):
+                block_losses[v, u] = loss_diff[v]
+        # every nonzero pixel of the sample adds the differences of its value, four units at once
         codes = dv.codes[b]
         nonzero_idx = dv.nonzero_idx[b]
         for p in range(dv.n_nonzero[b]):
-            grad_row[nonzero_idx[p]] += loss_diff[codes[p]]
-        grad_bias += loss_diff[dv.one_code[b]]
+            add_rows4(block_grads, nonzero_idx[p], block_losses, codes[p])
+        add_rows4(block_grads, n_in, block_losses, dv.one_code[b])
     grad_W1 = grads.W1
-    for i in range(grad_row.shape[0]):
-        grad_W1[i, j] = grad_row[i] * to_gradient
-    grads.b1[j] = grad_bias * to_gradient
+    for i in range(n_in):
+        for u in range(n_units):
+            grad_W1[i, first + u] = block_grads[i, u] * to_gradient
+    for u in range(n_units):
+        grads.b1[first + u] = block_grads[n_in, u] * to_gradient
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
-def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, output_scratch, grads):
+def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
+                   n_workers):
     """The whole numerical gradient from the caches, in one parallel pass.
 
-    Tasks alternate between a hidden unit (its W1 column and b1 entry) and a
-    row of W2 (the last one b2), so that the equal contiguous shares the
-    threads get hold equal work. Each task writes only its own entries and
-    sums over samples in a fixed order: bitwise the same for any number of
-    threads. ``hidden_scratch`` is (H, N_SCRATCH_ROWS, V), ``output_scratch``
-    (H + 1, B).
+    The tasks: blocks of ``UNITS_PER_BLOCK`` hidden units (their W1 columns
+    and b1 entries), then the rows of W2 (the last one b2), handed out one at
+    a time to whichever thread is free (``kernels.tasks``), heavy ones
+    first. Each task writes only its own entries and sums over samples in a
+    fixed order: bitwise the same for any number of threads and any
+    schedule. ``hidden_scratch`` is (H, N_SCRATCH_ROWS, V), ``block_losses``
+    (blocks, V, 4), ``block_grads`` (blocks, n_in + 1, 4), ``output_scratch``
+    (H + 1, B); ``n_workers``: numba's thread count (``numba.get_num_threads()``,
+    read by the caller: read here it would keep numba from caching the kernel).
     """
     n_hidden = fw.a1.shape[1]
-    for task in prange(2 * n_hidden + 1):
-        unit = task // 2
-        if task % 2 == 0 and unit < n_hidden:
-            _hidden_unit_gradient(unit, t, W2, relu, h, fw, dv, hidden_scratch[unit], grads)
-        else:
-            row = n_hidden if task == 2 * n_hidden else unit
-            _output_row_gradient(row, t, h, fw, output_scratch[row], grads)
+    n_blocks = block_losses.shape[0]
+    n_tasks = n_blocks + n_hidden + 1
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        task = next_task(counter)
+        while task < n_tasks:
+            if task < n_blocks:
+                _hidden_block_gradient(task, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[task],
+                                       block_grads[task], grads)
+            else:
+                row = task - n_blocks
+                _output_row_gradient(row, t, h, fw, output_scratch[row], grads)
+            task = next_task(counter)
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
@@ -141,10 +192,11 @@ def distinct_pixel_values_kernel(x, h, dv):
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
-def hidden_layer_kernel(t, W2, relu, h, fw, dv, hidden_scratch, grads):
+def hidden_layer_kernel(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads):
     """The W1 and b1 gradient alone (``perturb_kernel``'s hidden-unit tasks)."""
-    for j in prange(fw.a1.shape[1]):
-        _hidden_unit_gradient(j, t, W2, relu, h, fw, dv, hidden_scratch[j], grads)
+    for block in prange(block_losses.shape[0]):
+        _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[block],
+                               block_grads[block], grads)
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)

@@ -1,5 +1,6 @@
 """``TwoLayerNet``: the book's chapter-4 network with compiled kernels behind it."""
 
+import numba
 import numpy as np
 
 from .._config import H
@@ -11,7 +12,7 @@ from ..progress import first_call_notice
 from ._backprop import backprop_kernel
 from ._forward import forward_kernel, mean_loss_kernel, predict_labels_kernel, softmax_kernel
 from ._numgrad_full import N_SLICES, full_kernel
-from ._numgrad_incremental import perturb_kernel, prepare_kernel
+from ._numgrad_incremental import UNITS_PER_BLOCK, n_unit_blocks, perturb_kernel, prepare_kernel
 
 GRADIENT_METHODS = ("incremental", "full")
 
@@ -70,7 +71,9 @@ class _IncrementalBuffers:
         )
         self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, width))
         self.output_scratch = np.empty((n_hidden + 1, n_samples))
-        self.grad_W1_T = np.empty((n_hidden, n_in))
+        n_blocks = n_unit_blocks(n_hidden)
+        self.block_losses = np.empty((n_blocks, width, UNITS_PER_BLOCK))
+        self.block_grads = np.empty((n_blocks, n_in + 1, UNITS_PER_BLOCK))
 
 
 class TwoLayerNet:
@@ -169,17 +172,16 @@ class TwoLayerNet:
     def _incremental_calls(self, x, labels, params, grads):
         W1, b1, W2, b2 = params
         ws = self._workspace(x.shape[0]).incremental()
+        n_workers = numba.get_num_threads()
         return [
-            (prepare_kernel, (x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)),
+            (prepare_kernel, (x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct, n_workers)),
             (perturb_kernel, (labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch,
-                              ws.output_scratch, grads)),
+                              ws.block_losses, ws.block_grads, ws.output_scratch, grads, n_workers)),
         ]
 
-    def _incremental_grads(self, x, params):
-        ws = self._workspace(x.shape[0]).incremental()
+    def _incremental_grads(self, params):
         W1, b1, W2, b2 = params
-        return Gradients(W1_T=ws.grad_W1_T, W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2),
-                         b2=np.empty_like(b2))
+        return Gradients(W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
 
     def _full_call(self, x, labels, params, grad):
         n_in, n_hidden, n_out = self.input_size, self.hidden_size, self.output_size
@@ -273,9 +275,10 @@ class TwoLayerNet:
         return self._as_grads(*(piece.reshape(p.shape) for piece, p in zip(pieces, params)))
 
     def _numerical_gradient_incremental(self, x, labels, params):
-        grads = self._incremental_grads(x, params)
-        for kernel, args in self._incremental_calls(x, labels, params, grads):
-            kernel(*args)
+        grads = self._incremental_grads(params)
+        (prepare, prepare_args), (perturb, perturb_args) = self._incremental_calls(x, labels, params, grads)
+        prepare(*prepare_args)
+        perturb(*perturb_args)
         return self._as_grads(grads.W1, grads.b1, grads.W2, grads.b2)
 
     def gradient(self, x, t):
