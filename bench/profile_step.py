@@ -36,14 +36,14 @@ def profile(network, x, t, repeats):
     ws = network._workspace(x64.shape[0]).incremental()
     fw, dv = ws.forward, ws.distinct
     grads = Gradients(W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
-    inc.prepare_kernel(x64, labels, W1, b1, W2, b2, relu, H, fw, dv, numba.get_num_threads())
+    inc.prepare_kernel(x64, labels, W1, b1, W2, b2, relu, H, fw, dv)
     stages = {
         "checks and float64 copy of the batch": lambda: network._inputs(x, t),
         "forward pass alone (forward_kernel)": lambda: network._forward(x64, params),
         "distinct pixel values alone (distinct_pixel_values_kernel)": lambda: inc.distinct_pixel_values_kernel(
             x64, H, dv),
         "forward, distinct values and caches (prepare_kernel)": lambda: inc.prepare_kernel(
-            x64, labels, W1, b1, W2, b2, relu, H, fw, dv, numba.get_num_threads()),
+            x64, labels, W1, b1, W2, b2, relu, H, fw, dv),
         "W1, b1 alone (hidden_layer_kernel)": lambda: inc.hidden_layer_kernel(
             labels, W2, relu, H, fw, dv, ws.hidden_scratch, ws.block_losses, ws.block_grads, grads),
         "W2, b2 alone (output_layer_kernel)": lambda: inc.output_layer_kernel(labels, H, fw, ws.output_scratch, grads),

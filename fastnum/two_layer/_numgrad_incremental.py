@@ -57,33 +57,21 @@ from ._forward import forward_row_sparse
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
-def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv, n_workers):
+def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv):
     """Everything the perturbed losses start from, in one parallel pass over samples.
 
     Per sample: the forward pass (``fw.a1``, ``fw.z1``, ``fw.a2``, skipping
     zero pixels), its distinct pixel values (``dv``, see
-    ``_distinct_values_of_sample``) and the caches of ``fw``. The samples are
-    handed out ``SAMPLES_PER_TASK`` at a time (``kernels.tasks``): a thread
-    that wakes late takes fewer instead of holding up the rest, and
-    neighbouring samples, whose cache entries share cache lines, stay on one
-    thread.
+    ``_distinct_values_of_sample``) and the caches of ``fw``. (Equal shares
+    of samples per thread, as ``prange`` splits them: measured faster here
+    than handing them out dynamically as ``perturb_kernel`` does.)
     """
-    n_samples = x.shape[0]
-    n_tasks = -(-n_samples // SAMPLES_PER_TASK)
-    counter = np.zeros(1, dtype=np.int64)
-    for _ in prange(n_workers):
-        task = next_task(counter)
-        while task < n_tasks:
-            for b in range(task * SAMPLES_PER_TASK, min(n_samples, (task + 1) * SAMPLES_PER_TASK)):
-                _distinct_values_into(b, x[b], h, dv)
-                forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b],
-                                   fw.z1[b], fw.a2[b])
-                _sample_caches(b, t[b], fw)
-            task = next_task(counter)
+    for b in prange(x.shape[0]):
+        _distinct_values_into(b, x[b], h, dv)
+        forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b],
+                           fw.a2[b])
+        _sample_caches(b, t[b], fw)
 
-
-SAMPLES_PER_TASK = 8
-"""Samples per task of ``prepare_kernel``."""
 
 UNITS_PER_BLOCK = 4
 """Hidden units per task of ``perturb_kernel``: their loss differences are added to the W1

@@ -174,7 +174,7 @@ class TwoLayerNet:
         ws = self._workspace(x.shape[0]).incremental()
         n_workers = numba.get_num_threads()
         return [
-            (prepare_kernel, (x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct, n_workers)),
+            (prepare_kernel, (x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)),
             (perturb_kernel, (labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch,
                               ws.block_losses, ws.block_grads, ws.output_scratch, grads, n_workers)),
         ]
