@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fastnum
@@ -99,11 +99,21 @@ def test_both_sides_of_the_linearity_proof(rng):
     seed=st.integers(0, 2**16),
 )
 def test_hypothesis_shapes_and_label_forms(depth, width, n_samples, activation, batchnorm, dropout, label_form, seed):
+    """Batches whose batch-norm variance is tiny are left out: a unit with variance v scales the
+    rounding of its inputs by about ``1 / sqrt(v + 1e-7)`` (500 at v = 3e-6, two nearly equal
+    samples), so two float64 evaluations of the same loss in different orders, the book's loop
+    included, differ by more than 1e-10 there."""
     rng = np.random.default_rng(seed)
     hidden = [int(w) for w in rng.integers(1, width + 1, depth)]
     net, cfg = make_net(7, hidden, 3, activation=activation, batchnorm=batchnorm, dropout=dropout, seed=seed % 100,
                         jitter=0.3, rng=rng)
     x, t = batch(rng, n_samples, 7, 3)
+    if batchnorm:
+        state = np.random.get_state()
+        masks = ref.dropout_masks(cfg, n_samples, [7] + hidden + [3])
+        np.random.set_state(state)
+        _, stats = ref.forward(net.params, x, cfg, train_flg=True, masks=masks)
+        assume(n_samples == 1 or min(float(var.min()) for _, var in stats) >= 1e-3)
     labels = {"indices": t, "one-hot": np.eye(3)[t], "column": t.reshape(-1, 1)}[label_form]
     grads, expected = numerical_and_reference(net, cfg, x, labels)
     assert_close(grads, expected)
