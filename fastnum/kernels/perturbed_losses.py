@@ -351,6 +351,15 @@ def _output_row_gradient(j, t, h, fw, ratio, grads):
     Perturbing ``W2[j, k]`` moves logit k of sample b by ``+-h * z1[b, j]``;
     perturbing ``b2[k]`` moves it by ``+-h``.
     """
+    _output_row_gradient_by(j, t, h, fw, ratio, grads, True)
+
+
+@njit(**NJIT_OPTIONS)
+def _output_row_gradient_by(j, t, h, fw, ratio, grads, general_paths):
+    """``_output_row_gradient``; with ``general_paths=None`` for callers that have checked that
+    ``h max|z1| <= SMALL_EXP_GUARD``: numba then leaves the general path out of the compiled
+    code (the branch on ``None`` is decided by type), and a row that needed it would come out
+    NaN, never a wrong number."""
     n_hidden = fw.z1_T.shape[0] - 1
     n_samples = fw.z1_T.shape[1]
     to_gradient = 1.0 / n_samples / (2.0 * h)
@@ -365,10 +374,13 @@ def _output_row_gradient(j, t, h, fw, ratio, grads):
                 k, t, z_row, h, fw.target_exp, fw.exps_T[k], fw.sum_without_T[k], ratio,
             )
         else:
-            total = _output_loss_differences(
-                k, t, z_row, h, fw.row_max, fw.target_exp, fw.logits_T[k], fw.max_without_T[k],
-                fw.sum_without_T[k], ratio,
-            )
+            if general_paths is None:
+                total = np.nan
+            else:
+                total = _output_loss_differences(
+                    k, t, z_row, h, fw.row_max, fw.target_exp, fw.logits_T[k], fw.max_without_T[k],
+                    fw.sum_without_T[k], ratio,
+                )
         if j == n_hidden:
             grads.b2[k] = total * to_gradient
         else:

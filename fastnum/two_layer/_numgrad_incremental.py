@@ -47,6 +47,7 @@ from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     TINY_STEP_GUARD,
     _output_row_gradient,
+    _output_row_gradient_by,
     _sample_caches,
     _sample_loss_differences,
     _sample_loss_differences_small_steps,
@@ -84,7 +85,8 @@ def n_unit_blocks(n_hidden):
 
 
 @njit(**NJIT_OPTIONS)
-def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads):
+def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads,
+                           general_paths):
     """Columns ``4 block ... 4 block + 3`` of the W1 gradient and their b1 entries.
 
     Per sample, each unit's loss differences (one per distinct value) go into
@@ -92,7 +94,10 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
     value's four differences to its row of ``block_grads`` (n_in + 1, 4) at
     once, and the bias "pixel" to the last row. Every entry still sums its
     samples' differences in sample order, exactly as one unit at a time
-    would. Lanes past the last unit hold zeros.
+    would. Lanes past the last unit hold zeros. ``general_paths=None``: the
+    caller has checked that every step is small, and numba leaves the general
+    path out of the compiled code (the branch on ``None`` is decided by
+    type); a pair that needed it would come out NaN, never a wrong number.
     """
     n_samples = fw.a1.shape[0]
     n_hidden = fw.a1.shape[1]
@@ -120,6 +125,8 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
                     fw.z1[b, j], fw.one_minus_z1[b, j], fw.exps[b], t[b], W2[j], h, relu,
                     step_max <= TINY_STEP_GUARD, loss_diff,
                 )
+            elif general_paths is None:
+                loss_diff[:n_values] = np.nan
             else:
                 _sample_loss_differences(
                     dv.values[b], n_values, fw.a1[b, j], fw.z1[b, j], fw.a2[b], t[b], W2[j], h, relu, scratch,
@@ -141,35 +148,74 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
         grads.b1[first + u] = block_grads[n_in, u] * to_gradient
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
-                   n_workers):
-    """The whole numerical gradient from the caches, in one parallel pass.
+@njit(**NJIT_OPTIONS)
+def _perturb_worker(counter, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
+                    general_paths):
+    """One thread's share of the perturbation tasks: it takes the next one until none is left.
 
     The tasks: blocks of ``UNITS_PER_BLOCK`` hidden units (their W1 columns
-    and b1 entries), then the rows of W2 (the last one b2), handed out one at
-    a time to whichever thread is free (``kernels.tasks``), heavy ones
-    first. Each task writes only its own entries and sums over samples in a
-    fixed order: bitwise the same for any number of threads and any
-    schedule. ``hidden_scratch`` is (H, N_SCRATCH_ROWS, V), ``block_losses``
-    (blocks, V, 4), ``block_grads`` (blocks, n_in + 1, 4), ``output_scratch``
-    (H + 1, B); ``n_workers``: numba's thread count (``numba.get_num_threads()``,
-    read by the caller: read here it would keep numba from caching the kernel).
+    and b1 entries), then the rows of W2 (the last one b2), heavy ones first,
+    handed out one at a time to whichever thread is free (``kernels.tasks``).
     """
     n_hidden = fw.a1.shape[1]
     n_blocks = block_losses.shape[0]
     n_tasks = n_blocks + n_hidden + 1
+    task = next_task(counter)
+    while task < n_tasks:
+        if task < n_blocks:
+            _hidden_block_gradient(task, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[task], block_grads[task],
+                                   grads, general_paths)
+        else:
+            row = task - n_blocks
+            _output_row_gradient_by(row, t, h, fw, output_scratch[row], grads, general_paths)
+        task = next_task(counter)
+
+
+@njit(**PARALLEL_NJIT_OPTIONS)
+def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
+                   n_workers):
+    """The whole numerical gradient from the caches, in one parallel pass, when every step is small.
+
+    The caller has checked (``all_steps_small``) that every hidden unit's
+    logit steps and every output row's steps satisfy the small-step bounds,
+    so the general paths are left out (most of this kernel's compile time;
+    ``perturb_kernel_any_steps`` has them). Each task writes only its own
+    entries and sums over samples in a fixed order: bitwise the same for any
+    number of threads and any schedule. ``hidden_scratch`` is
+    (H, N_SCRATCH_ROWS, V), ``block_losses`` (blocks, V, 4), ``block_grads``
+    (blocks, n_in + 1, 4), ``output_scratch`` (H + 1, B); ``n_workers``:
+    numba's thread count (``numba.get_num_threads()``, read by the caller:
+    read here it would keep numba from caching the kernel).
+    """
     counter = np.zeros(1, dtype=np.int64)
     for _ in prange(n_workers):
-        task = next_task(counter)
-        while task < n_tasks:
-            if task < n_blocks:
-                _hidden_block_gradient(task, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[task],
-                                       block_grads[task], grads)
-            else:
-                row = task - n_blocks
-                _output_row_gradient(row, t, h, fw, output_scratch[row], grads)
-            task = next_task(counter)
+        _perturb_worker(counter, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch,
+                        grads, None)
+
+
+@njit(**PARALLEL_NJIT_OPTIONS)
+def perturb_kernel_any_steps(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
+                             n_workers):
+    """``perturb_kernel`` with the general paths, for batches where some step is not provably small
+    (compiled only when a run first needs it)."""
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _perturb_worker(counter, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch,
+                        grads, True)
+
+
+def all_steps_small(relu, h, max_abs_value, W2, z1):
+    """Whether every perturbation's steps pass the small-step bounds ``perturb_kernel`` assumes.
+
+    The same products the kernels test per (sample, unit) and per output
+    row, taken at their maxima: rounded multiplication by non-negative
+    numbers is monotone, so the largest of the kernels' products is exactly
+    this one.
+    """
+    slope = 1.0 if relu else 0.25
+    hidden = slope * (h * float(max_abs_value.max())) * float(np.abs(W2).max()) <= SMALL_EXP_GUARD
+    output = h * max(float(np.abs(z1).max()), 1.0) <= SMALL_EXP_GUARD
+    return bool(hidden and output)
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)
@@ -184,7 +230,7 @@ def hidden_layer_kernel(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, bl
     """The W1 and b1 gradient alone (``perturb_kernel``'s hidden-unit tasks)."""
     for block in prange(block_losses.shape[0]):
         _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[block],
-                               block_grads[block], grads)
+                               block_grads[block], grads, True)
 
 
 @njit(**PARALLEL_NJIT_OPTIONS)

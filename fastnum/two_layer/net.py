@@ -12,7 +12,14 @@ from ..progress import first_call_notice
 from ._backprop import backprop_kernel
 from ._forward import forward_kernel, mean_loss_kernel, predict_labels_kernel, softmax_kernel
 from ._numgrad_full import N_SLICES, full_kernel
-from ._numgrad_incremental import UNITS_PER_BLOCK, n_unit_blocks, perturb_kernel, prepare_kernel
+from ._numgrad_incremental import (
+    UNITS_PER_BLOCK,
+    all_steps_small,
+    n_unit_blocks,
+    perturb_kernel,
+    perturb_kernel_any_steps,
+    prepare_kernel,
+)
 
 GRADIENT_METHODS = ("incremental", "full")
 
@@ -278,7 +285,12 @@ class TwoLayerNet:
         grads = self._incremental_grads(params)
         (prepare, prepare_args), (perturb, perturb_args) = self._incremental_calls(x, labels, params, grads)
         prepare(*prepare_args)
-        perturb(*perturb_args)
+        ws = self._workspace(x.shape[0]).incremental()
+        if all_steps_small(self._relu, H, ws.distinct.max_abs_value, params[2], ws.forward.z1):
+            perturb(*perturb_args)
+        else:  # some step too large for the short series: the kernel with the general paths
+            with first_call_notice("TwoLayerNet.numerical_gradient (large perturbation steps)"):
+                perturb_kernel_any_steps(*perturb_args)
         return self._as_grads(grads.W1, grads.b1, grads.W2, grads.b2)
 
     def gradient(self, x, t):
