@@ -30,11 +30,14 @@ per-sample difference of the two perturbed losses is taken as one log,
 
 A gradient is two parallel regions: ``prepare_kernel`` (per sample: the
 forward pass, the distinct values, the caches) and ``perturb_kernel`` (per
-hidden unit and per row of W2: the perturbed losses). Each task of the second
-owns its entries of the result and one slice of scratch, and sums over samples
-in a fixed order, so the result is bitwise the same for any number of threads.
-Few regions matter on a busy machine, where every region waits for its slowest
-thread.
+block of four hidden units and per row of W2: the perturbed losses; tasks
+handed out to whichever thread is free, ``kernels.tasks``). Each task of the
+second owns its entries of the result and its scratch, and sums over samples
+in a fixed order, so the result is bitwise the same for any number of threads
+and any schedule. Few regions matter on a busy machine, where every region
+waits for its slowest thread. ``perturb_kernel`` leaves the general paths out
+(the facade checks with ``all_steps_small`` that no step needs them);
+``perturb_kernel_any_steps`` has them.
 """
 
 
