@@ -139,13 +139,18 @@ def test_out_must_be_new_or_empty_and_creatable(data_dir, tmp_path, capsys):
                   "--data-dir", data_dir, "--out", empty) == 0
 
 
-def test_missing_data_names_the_cli_options(tmp_path, monkeypatch, capsys):
+def _train_without_data(tmp_path, monkeypatch):
+    """``fastnum train`` pointed at an empty folder, with no cache or data folder to fall back on."""
     monkeypatch.setenv(mnist.CACHE_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(SystemExit):
         _train("--data-dir", empty, "--out", tmp_path / "run")
+
+
+def test_missing_data_names_the_cli_options(tmp_path, monkeypatch, capsys):
+    _train_without_data(tmp_path, monkeypatch)
     err = capsys.readouterr().err
     assert "fastnum train: error: cannot load MNIST" in err
     assert "--data-dir" in err and "FASTNUM_DATA_DIR" in err and "data_dir=" not in err
@@ -175,12 +180,7 @@ def test_compiling_started_before_the_data_stops_when_loading_fails(tmp_path, mo
 
     monkeypatch.setattr(fastnum._compile, "_is_cached", lambda kernel: False)
     monkeypatch.setattr(fastnum._compile.subprocess, "Popen", Child)
-    monkeypatch.setenv(mnist.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(mnist.DATA_DIR_ENV, raising=False)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(SystemExit):
-        _train("--data-dir", empty, "--out", tmp_path / "run")
+    _train_without_data(tmp_path, monkeypatch)
     assert "cannot load MNIST" in capsys.readouterr().err
     assert len(children) == 1 and children[0].killed
     assert children[0].command[-6:] == ["numerical", "784", "50", "10", "sigmoid", "float32"]

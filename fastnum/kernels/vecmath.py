@@ -237,9 +237,17 @@ def expm1_small(u):
 EXPM1_DIRECT = 0.5
 """Beyond this ``|u|``, ``exp(u) - 1`` loses nothing worth a correction (at most 2 ulps)."""
 
-_X2, _X3, _X4, _X5, _X6, _X7, _X8, _X9, _X10, _X11, _X12, _X13, _X14, _X15 = (
-    1.0 / math.factorial(n) for n in range(2, 16)
-)
+_EXPM1_SERIES = tuple(1.0 / math.factorial(n) for n in range(15, 0, -1))
+"""``1/15!, ..., 1/2!, 1/1!``: expm1's Taylor coefficients after dividing by u, highest first."""
+
+
+@njit(inline="always", **NJIT_OPTIONS)
+def _horner(coefficients, u):
+    """The polynomial with ``coefficients`` (highest degree first) at ``u``, by fused multiply-adds."""
+    p = coefficients[0]
+    for i in range(1, len(coefficients)):
+        p = fma(p, u, coefficients[i])
+    return p
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -254,21 +262,7 @@ def expm1(u):
     Both are computed and the right one selected, so the loop stays
     branch-free.
     """
-    p = fma(_X15, u, _X14)
-    p = fma(p, u, _X13)
-    p = fma(p, u, _X12)
-    p = fma(p, u, _X11)
-    p = fma(p, u, _X10)
-    p = fma(p, u, _X9)
-    p = fma(p, u, _X8)
-    p = fma(p, u, _X7)
-    p = fma(p, u, _X6)
-    p = fma(p, u, _X5)
-    p = fma(p, u, _X4)
-    p = fma(p, u, _X3)
-    p = fma(p, u, _X2)
-    p = fma(p, u, 1.0)
-    return exp(u) - 1.0 if abs(u) > EXPM1_DIRECT else p * u
+    return exp(u) - 1.0 if abs(u) > EXPM1_DIRECT else _horner(_EXPM1_SERIES, u) * u
 
 
 @intrinsic
