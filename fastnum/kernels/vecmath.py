@@ -48,6 +48,10 @@ EXP_ARG_MAX = 710.0  # above this exp overflows to inf
 (_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13) = (
     1.0 / math.factorial(n) for n in range(14)
 )
+_EXP_TAYLOR = (_C13, _C12, _C11, _C10, _C9, _C8, _C7, _C6, _C5, _C4, _C3, _C2, _C1, _C0)
+"""exp's Taylor coefficients ``1/13!, ..., 1/1!, 1``, highest first."""
+_EXP_SMALL_TAYLOR = _EXP_TAYLOR[-7:]
+"""``exp_small``'s: ``1/6!, ..., 1``."""
 
 
 @intrinsic
@@ -87,6 +91,15 @@ def fma(typingctx, a, b, c):
 
 
 @njit(inline="always", **NJIT_OPTIONS)
+def _horner(coefficients, u):
+    """The polynomial with ``coefficients`` (highest degree first) at ``u``, by fused multiply-adds."""
+    p = coefficients[0]
+    for i in range(1, len(coefficients)):
+        p = fma(p, u, coefficients[i])
+    return p
+
+
+@njit(inline="always", **NJIT_OPTIONS)
 def _pow2(k):
     """2.0**k for an integer k in the normal exponent range [-1022, 1023]."""
     return _int64_bits_as_float64((k + 1023) << 52)
@@ -101,19 +114,7 @@ def exp(x):
     xc = min(max(x, EXP_ARG_MIN), EXP_ARG_MAX)
     kf = math.floor(xc * LOG2E + 0.5)
     r = (xc - kf * LN2_HI) - kf * LN2_LO
-    p = fma(_C13, r, _C12)
-    p = fma(p, r, _C11)
-    p = fma(p, r, _C10)
-    p = fma(p, r, _C9)
-    p = fma(p, r, _C8)
-    p = fma(p, r, _C7)
-    p = fma(p, r, _C6)
-    p = fma(p, r, _C5)
-    p = fma(p, r, _C4)
-    p = fma(p, r, _C3)
-    p = fma(p, r, _C2)
-    p = fma(p, r, _C1)
-    p = fma(p, r, _C0)
+    p = _horner(_EXP_TAYLOR, r)
     k = int(kf)
     k_half = k >> 1
     result = p * _pow2(k_half) * _pow2(k - k_half)
@@ -179,20 +180,17 @@ def exp_small(u):
     truncation error ``|u|**7 / 7!`` below 4e-19, three hundred times under
     half an ulp of the result. Outside that domain use ``exp``.
     """
-    p = fma(_C6, u, _C5)
-    p = fma(p, u, _C4)
-    p = fma(p, u, _C3)
-    p = fma(p, u, _C2)
-    p = fma(p, u, _C1)
-    return fma(p, u, _C0)
+    return _horner(_EXP_SMALL_TAYLOR, u)
 
 
-_E2, _E3, _E4, _E5, _E6, _E7 = (1.0 / math.factorial(n) for n in range(2, 8))
+_EXPM1_SMALL_SERIES = tuple(1.0 / math.factorial(n) for n in range(7, 0, -1))
+"""``1/7!, ..., 1/2!, 1``: ``expm1_small``'s coefficients after dividing by u, highest first."""
 
 LOG1P_SMALL_DOMAIN = 2.0**-6 * (1.0 + 2.0**-6)
 """``log1p_small(d)`` is within 1 ulp of ``log1p(d)`` for ``|d| <= LOG1P_SMALL_DOMAIN``."""
 
-_L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9, _L10 = ((-1.0) ** (n + 1) / n for n in range(2, 11))
+_LOG1P_SERIES = tuple((-1.0) ** (n + 1) / n for n in range(10, 0, -1))
+"""``-1/10, 1/9, ..., -1/2, 1``: ``log1p_small``'s coefficients after dividing by d, highest first."""
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -205,16 +203,7 @@ def log1p_small(d):
     with fused multiply-adds; callers use it only where a bound proves the
     domain, else ``log``.
     """
-    p = fma(_L10, d, _L9)
-    p = fma(p, d, _L8)
-    p = fma(p, d, _L7)
-    p = fma(p, d, _L6)
-    p = fma(p, d, _L5)
-    p = fma(p, d, _L4)
-    p = fma(p, d, _L3)
-    p = fma(p, d, _L2)
-    p = fma(p, d, 1.0)
-    return p * d
+    return _horner(_LOG1P_SERIES, d) * d
 
 
 @njit(inline="always", **NJIT_OPTIONS)
@@ -225,13 +214,7 @@ def expm1_small(u):
     after its ``u**7`` term, whose remainder ``|u|**8 / 8!`` is below ``2**-64 |u|``
     on that domain, far under half an ulp of the result (about ``|u|``).
     """
-    p = fma(_E7, u, _E6)
-    p = fma(p, u, _E5)
-    p = fma(p, u, _E4)
-    p = fma(p, u, _E3)
-    p = fma(p, u, _E2)
-    p = fma(p, u, 1.0)
-    return p * u
+    return _horner(_EXPM1_SMALL_SERIES, u) * u
 
 
 EXPM1_DIRECT = 0.5
@@ -239,15 +222,6 @@ EXPM1_DIRECT = 0.5
 
 _EXPM1_SERIES = tuple(1.0 / math.factorial(n) for n in range(15, 0, -1))
 """``1/15!, ..., 1/2!, 1/1!``: expm1's Taylor coefficients after dividing by u, highest first."""
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def _horner(coefficients, u):
-    """The polynomial with ``coefficients`` (highest degree first) at ``u``, by fused multiply-adds."""
-    p = coefficients[0]
-    for i in range(1, len(coefficients)):
-        p = fma(p, u, coefficients[i])
-    return p
 
 
 @njit(inline="always", **NJIT_OPTIONS)
