@@ -16,6 +16,22 @@ def numba_threads():
     numba.set_num_threads(original)
 
 
+@pytest.fixture
+def assert_thread_invariant(numba_threads):
+    """``check(compute)``: ``compute()``'s dict of arrays is bitwise the same with 1 and 2 numba threads."""
+
+    def check(compute):
+        numba_threads(1)
+        one = compute()
+        numba_threads(2)
+        two = compute()
+        assert list(one) == list(two)
+        for name in one:
+            assert np.array_equal(one[name], two[name]), name
+
+    return check
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Tests never download: every registered mirror points at a closed port on loopback."""

@@ -86,16 +86,11 @@ def test_full_size_network_sampled_entries(rng):
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOL)
 
 
-def test_bitwise_same_for_any_thread_count(rng, numba_threads):
+def test_bitwise_same_for_any_thread_count(rng, assert_thread_invariant):
     net = make_net((1, 12, 12), 4, 3, 1, 1)
     x = images(rng, 5, (1, 12, 12))
     t = rng.integers(0, 4, 5)
-    numba_threads(1)
-    one = net.numerical_gradient(x, t)
-    numba_threads(2)
-    two = net.numerical_gradient(x, t)
-    for name in NAMES:
-        assert np.array_equal(one[name], two[name]), name
+    assert_thread_invariant(lambda: net.numerical_gradient(x, t))
 
 
 def test_pooling_ties_go_to_the_first_maximum(rng):
