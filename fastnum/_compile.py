@@ -50,7 +50,7 @@ def _calls(network, x_dtype, names):
                                                    np.empty(2, dtype=np.int64)),
         "prepare": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[0],
         "perturb": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[1],
-        "full": lambda: network._full_call(x, labels, params, np.empty(sum(p.size for p in params))),
+        "full": lambda: network._full_call(x, labels, params, [np.empty_like(p) for p in params]),
         "backprop": lambda: network._backprop_calls(x, labels, params, [np.empty_like(p) for p in params])[1],
     }
     return {name: builders[name]() for name in names}

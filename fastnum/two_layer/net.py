@@ -11,7 +11,7 @@ from ..kernels.perturbed_losses import N_SCRATCH_ROWS, ForwardCache, Gradients
 from ..progress import first_call_notice
 from ._backprop import backprop_kernel
 from ._forward import forward_kernel, mean_loss_kernel, predict_labels_kernel, softmax_kernel
-from ._numgrad_full import N_SLICES, full_kernel
+from ._numgrad_full import full_kernel
 from ._numgrad_incremental import (
     UNITS_PER_BLOCK,
     all_steps_small,
@@ -190,14 +190,8 @@ class TwoLayerNet:
         W1, b1, W2, b2 = params
         return Gradients(W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
 
-    def _full_call(self, x, labels, params, grad):
-        n_in, n_hidden, n_out = self.input_size, self.hidden_size, self.output_size
-        flat = np.concatenate([p.ravel() for p in params])
-        param_copies = np.repeat(flat[None, :], N_SLICES, axis=0)
-        return full_kernel, (
-            x, labels, n_in, n_hidden, n_out, self._relu, H, param_copies,
-            np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_hidden)), np.empty((N_SLICES, n_out)), grad,
-        )
+    def _full_call(self, x, labels, params, grads):
+        return full_kernel, (x, labels, *params, self._relu, H, *grads)
 
     def _backprop_calls(self, x, labels, params, grads):
         ws, forward = self._forward_call(x, params)
@@ -275,11 +269,10 @@ class TwoLayerNet:
             return self._numerical_gradient_incremental(x, labels, params)
 
     def _numerical_gradient_full(self, x, labels, params):
-        grad = np.empty(sum(p.size for p in params))
-        kernel, args = self._full_call(x, labels, params, grad)
+        grads = [np.empty_like(p) for p in params]
+        kernel, args = self._full_call(x, labels, params, grads)
         kernel(*args)
-        pieces = np.split(grad, np.cumsum([p.size for p in params])[:-1])
-        return self._as_grads(*(piece.reshape(p.shape) for piece, p in zip(pieces, params)))
+        return self._as_grads(*grads)
 
     def _numerical_gradient_incremental(self, x, labels, params):
         grads = self._incremental_grads(params)
