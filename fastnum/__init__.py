@@ -21,6 +21,10 @@ from importlib import metadata as _metadata
 # Set before numba starts its threads; a value the user chose is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+# TBB's threads suit a gradient's short parallel regions better still (fast when idle, yielding
+# when busy); importing _threading loads pip's TBB library so that numba finds it. It must run
+# before numba starts its threads (at the first parallel kernel), not before numba is imported.
+from . import _threading  # noqa: F401
 from .conv import SimpleConvNet
 from .functions import (
     cross_entropy_error,

@@ -35,11 +35,8 @@ balanced by their measured compile times."""
 
 
 def _calls(network, x_dtype, names):
-    """The kernels ``names`` of a training run, with arguments of the types the facade gives them.
-
-    Built only for the names asked for: ``full``'s arguments alone hold 64
-    copies of the parameters.
-    """
+    """The kernels ``names`` of a training run, with arguments of the types the facade gives them
+    (built only for the names asked for: each builds its buffers)."""
     x = np.zeros((2, network.input_size), dtype=np.float64)
     labels = np.zeros(2, dtype=np.int64)
     params = network._params()

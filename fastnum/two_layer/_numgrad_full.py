@@ -27,6 +27,7 @@ to a sum. Every group is computed on its own, so the result does not depend
 on the number of threads.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -35,7 +36,7 @@ from numba import njit, prange
 from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
 from ..kernels.activations import hidden_activation, nonzero_pixels
 from ..kernels.lanes import LANES, fma_lanes, max_lanes
-from ..kernels.vecmath import exp, log
+from ..kernels.vecmath import exp
 
 N_SLICES = 64
 """Slices of the groups for the parallel loop (fixed, so independent of the thread count)."""
@@ -217,7 +218,8 @@ def _add_lane_losses(x_row, nonzero_idx, n_nonzero, lane_pixel, target, W1, W2, 
             shifted[lane] = exp(shifted[lane] - row_max[lane])
         fma_lanes(exp_sum, shifted, 1.0)  # exp_sum += shifted: times 1.0, one rounding, the same sum
     for lane in range(n_lanes):
-        loss_sum[lane] -= log(a2[target, lane] / exp_sum[lane] + LOG_EPS)
+        # libm's log: one per network and sample, and the vectorised one adds a second to compiling
+        loss_sum[lane] -= math.log(a2[target, lane] / exp_sum[lane] + LOG_EPS)
 
 
 @njit(**NJIT_OPTIONS)
