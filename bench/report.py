@@ -38,6 +38,12 @@ def _codegen_note(facts):
     return "" if name == "host" else f" (numba code generated for {name})"
 
 
+def _layer_note(report):
+    """" on TBB's threads" (numba's threading layer, as the fastnum rows recorded it), or nothing."""
+    layers = {r.get("threading_layer") for r in report.get("results", {}).values()} - {None}
+    return f" on {', '.join(sorted(layers))} threads (numba's threading layer)" if layers else ""
+
+
 def markdown(report):
     facts = report["machine"]
     lines = [
@@ -48,7 +54,8 @@ def markdown(report):
         f"{_codegen_note(facts)}"
         f"; numpy {facts['numpy']}, "
         f"numba {facts['numba']}, BLAS {(facts['blas'] or [{}])[0].get('internal_api')} "
-        f"{(facts['blas'] or [{}])[0].get('version')}; fastnum with {report['threads']} numba threads.",
+        f"{(facts['blas'] or [{}])[0].get('version')}; fastnum with {report['threads']} numba threads"
+        f"{_layer_note(report)}.",
         f"Command: `{report['command']}`",
         "",
         "| method | time per step (median) | spread (min-max) | speed-up vs (1) | first call, cold cache | "

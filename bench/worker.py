@@ -24,6 +24,7 @@ def _values_at(grads, entries):
 
 
 def run(spec):
+    import fastnum  # noqa: F401  # before numba starts its threads: fastnum loads pip's TBB for them
     import numba
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -48,6 +49,7 @@ def run(spec):
             start = time.perf_counter()
             grads = function(params, x, t, net=net)
             extra["first_call_seconds"] = time.perf_counter() - start
+            extra["threading_layer"] = numba.threading_layer()
             call = lambda: function(params, x, t, net=net)  # noqa: E731
         elif kind == "sampled":
             call = lambda: function(params, x, t, entries)  # noqa: E731

@@ -10,6 +10,8 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
 def _real_array(value, name):
+    if type(value) is np.ndarray and value.dtype in (np.float64, np.float32):
+        return value  # the common case, without numpy's slower dtype tests
     array = np.asarray(value)
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_

@@ -217,7 +217,10 @@ def all_steps_small(relu, h, max_abs_value, W2, z1):
     """
     slope = 1.0 if relu else 0.25
     hidden = slope * (h * float(max_abs_value.max())) * float(np.abs(W2).max()) <= SMALL_EXP_GUARD
-    output = h * max(float(np.abs(z1).max()), 1.0) <= SMALL_EXP_GUARD
+    # a sigmoid is at most 1 (1 + exp(-a) >= 1, and rounding keeps the quotient <= 1), so
+    # max(|z1|, 1) is 1 without reading z1; ReLU activations are unbounded and are read
+    largest_z1 = float(np.abs(z1).max()) if relu else 1.0
+    output = h * max(largest_z1, 1.0) <= SMALL_EXP_GUARD
     return bool(hidden and output)
 
 
