@@ -24,9 +24,10 @@ def _values_at(grads, entries):
 
 
 def run(spec):
-    import fastnum  # noqa: F401  # before numba starts its threads: fastnum loads pip's TBB for them
     import numba
     from threadpoolctl import threadpool_info, threadpool_limits
+
+    import fastnum  # noqa: F401  # before set_num_threads starts numba's threads: fastnum loads pip's TBB
 
     if spec.get("numba_threads"):
         numba.set_num_threads(spec["numba_threads"])

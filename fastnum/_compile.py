@@ -26,25 +26,26 @@ import numpy as np
 from .architectures import TWO_LAYER, with_params
 
 SPLITS = {
-    "numerical": (("prepare", "accuracy"), ("perturb", "forward", "loss")),
+    "numerical": (("prepare", "forward", "accuracy"), ("perturb", "loss")),
     "numerical-full": (("full",), ("forward", "loss", "accuracy")),
     "backprop": (("forward", "loss", "accuracy"), ("backprop",)),
 }
 """Per gradient kind: (the kernels this process compiles, those the child compiles),
-balanced by their measured compile times."""
+balanced by their measured compile times. ("accuracy" is the softmax over a chunk's logits; the
+chunk's forward pass is "forward", the kernel of the loss after each step.)"""
 
 
 def _calls(network, x_dtype, names):
     """The kernels ``names`` of a training run, with arguments of the types the facade gives them
-    (built only for the names asked for: each builds its buffers)."""
-    x = np.zeros((2, network.input_size), dtype=np.float64)
+    (built only for the names asked for: each builds its buffers). ``x_dtype``: the images' dtype,
+    which every kernel reading images keeps (float32 for load_mnist's)."""
+    x = np.zeros((2, network.input_size), dtype=x_dtype)
     labels = np.zeros(2, dtype=np.int64)
     params = network._params()
     builders = {
         "forward": lambda: network._loss_calls(x, labels, params)[0],
         "loss": lambda: network._loss_calls(x, labels, params)[1],
-        "accuracy": lambda: network._accuracy_call(np.zeros((2, network.input_size), dtype=x_dtype), params,
-                                                   np.empty(2, dtype=np.int64)),
+        "accuracy": lambda: network._softmax_call(np.zeros((2, network.output_size))),
         "prepare": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[0],
         "perturb": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[1],
         "full": lambda: network._full_call(x, labels, params, [np.empty_like(p) for p in params]),

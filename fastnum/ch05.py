@@ -35,7 +35,7 @@ class TwoLayerNet(_ChapterFourNet):
     def predict(self, x):
         """Scores: the last affine layer's output, (B, output_size) (chapter 5 has no softmax here)."""
         params = self._params()
-        x, _, single = self._inputs(x, keep_float32=True)
+        x, _, single = self._inputs(x)
         ws = self._forward(x, params)
         scores = ws.a2.copy()
         return scores[0] if single else scores
@@ -43,7 +43,7 @@ class TwoLayerNet(_ChapterFourNet):
     def accuracy(self, x, t):
         """Fraction of samples whose highest score is the label."""
         params = self._params()
-        x, labels, _ = self._inputs(x, t, keep_float32=True)
+        x, labels, _ = self._inputs(x, t)
         predicted = np.argmax(self._forward(x, params).a2, axis=1)
         return np.sum(predicted == labels) / float(x.shape[0])
 

@@ -199,11 +199,15 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
     compute_gradient = GRADIENTS[gradient]
     rng = np.random if rng is None else rng
     train_size = x_train.shape[0]
-    # what every step's gradient and loss would convert (float64 images, class indices), done once:
-    # the same numbers, and one-hot rows are checked here for the whole set instead of per batch
+    # what every step's gradient and loss would convert (class indices; float64 images for the
+    # networks that compute from float64 copies), done once: the same numbers, and one-hot rows are
+    # checked here for the whole set instead of per batch. TwoLayerNet reads float32 as it is.
+    from .two_layer import TwoLayerNet
+
     one_hot = np.ndim(t_train) == 2 and np.shape(t_train)[1] > 1
     batch_labels = as_labels(t_train, train_size, np.shape(t_train)[1]) if one_hot else t_train
-    batch_dtype = np.float64 if np.issubdtype(np.asarray(x_train).dtype, np.floating) else None
+    floating = np.issubdtype(np.asarray(x_train).dtype, np.floating)
+    batch_dtype = np.float64 if floating and not isinstance(network, TwoLayerNet) else None
     iter_per_epoch = iterations_per_epoch(train_size, batch_size)
     history = History(iter_per_epoch=iter_per_epoch) if history is None else history
     history.iter_per_epoch = iter_per_epoch

@@ -47,6 +47,27 @@ def test_predict_loss_accuracy_match_the_book(activation, rng):
     np.testing.assert_allclose(single, net.predict(x[:1])[0])
 
 
+def test_accuracy_over_several_chunks_and_ties(rng, monkeypatch):
+    """The labels come chunk by chunk (``EVAL_CHUNK_ROWS``); across the chunks' edges they are the
+    book's, and two classes whose probabilities are equal go to the first, as np.argmax does."""
+    from fastnum.two_layer import _forward
+
+    monkeypatch.setattr(_forward, "EVAL_CHUNK_ROWS", 16)
+    params = naive.random_params(rng, 30, 8, 5)
+    params["W2"][:, 3] = params["W2"][:, 1]  # classes 1 and 3 tie in every sample
+    params["b2"][3] = params["b2"][1] = 5.0  # and lead
+    net = naive.net_with(params)
+    x, _ = naive.mnist_like_batch(rng, 16 * 3 + 5, n_in=30, n_out=5)
+    for t in (np.full(x.shape[0], 1), np.full(x.shape[0], 3)):
+        assert net.accuracy(x, t) == naive.accuracy(params, x.astype(float), t) == float(t[0] == 1)
+    params["W2"][:, 3] = rng.standard_normal(8)  # no tie: labels vary across the chunks
+    params["b2"][:] = 0.0
+    net = naive.net_with(params)
+    expected = np.argmax(naive.predict(params, x.astype(float)), axis=1)
+    assert len(set(expected.tolist())) > 1
+    np.testing.assert_array_equal(_forward.predicted_labels(x, *net._params(), False), expected)
+
+
 def test_input_layouts_give_the_same_results(rng):
     params = naive.random_params(rng, 12, 6, 4)
     net = naive.net_with(params)
@@ -152,14 +173,24 @@ def test_in_place_updates_and_replaced_arrays_are_honoured(rng):
     assert net.loss(x, t) == pytest.approx(naive.loss(net.params, x.astype(float), t), rel=1e-6)
 
 
-def test_float32_and_float64_inputs_agree(rng):
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_float32_and_float64_inputs_agree(activation, rng):
+    """float32 images go to the kernels as they are (widened pixel by pixel as they are read):
+    every method gives, bit for bit, what a float64 copy gives."""
     params = naive.random_params(rng, 16, 4, 3)
-    net = naive.net_with(params)
+    net = naive.net_with(params, activation)
     x, t = naive.mnist_like_batch(rng, 6, n_in=16, n_out=3)
-    g32 = net.numerical_gradient(x, t)
-    g64 = net.numerical_gradient(x.astype(np.float64), t)
-    for name in g32:
-        np.testing.assert_array_equal(g32[name], g64[name])
+    assert x.dtype == np.float32
+    x64 = x.astype(np.float64)
+    for method in METHODS:
+        g32, g64 = net.numerical_gradient(x, t, method=method), net.numerical_gradient(x64, t, method=method)
+        for name in g32:
+            np.testing.assert_array_equal(g32[name], g64[name], err_msg=f"{method} {name}")
+    for name, value in net.gradient(x, t).items():
+        np.testing.assert_array_equal(value, net.gradient(x64, t)[name], err_msg=f"backprop {name}")
+    assert net.loss(x, t) == net.loss(x64, t)
+    np.testing.assert_array_equal(net.predict(x), net.predict(x64))
+    assert net.accuracy(x, t) == net.accuracy(x64, t)
 
 
 def test_unknown_method_is_rejected(rng):

@@ -95,7 +95,7 @@ def _distinct_values_of_sample(
     one_code, n_distinct = _code_of(1.0, row_values, table, used_slots, 0)
     count = 0
     for i in range(x_row.shape[0]):
-        value = x_row[i]
+        value = np.float64(x_row[i])  # float32 images widen exactly
         if value != 0.0:
             nonzero_idx[count] = i
             codes[count], n_distinct = _code_of(value, row_values, table, used_slots, n_distinct)

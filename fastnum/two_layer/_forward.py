@@ -76,15 +76,21 @@ def batch_loss(x, t, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_ro
     return total / x.shape[0]
 
 
+SAMPLES_PER_TASK = 32
+"""Samples per iteration of ``forward_kernel``'s parallel loop (one scratch list of pixels each)."""
+
+
 @njit(**PARALLEL_NJIT_OPTIONS)
 def forward_kernel(x, W1, b1, W2, b2, relu, a1, z1, a2):
-    """Forward pass of every sample, parallel over samples.
+    """Forward pass of every sample, parallel over groups of ``SAMPLES_PER_TASK`` samples.
 
     Fills ``a1`` and ``z1`` (B, H) and the logits ``a2`` (B, O).
     """
-    for b in prange(x.shape[0]):
+    n_samples = x.shape[0]
+    for task in prange((n_samples + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK):
         nonzero_idx = np.empty(x.shape[1], dtype=np.int64)
-        forward_row(x, b, W1, b1, W2, b2, relu, a1[b], z1[b], a2[b], nonzero_idx)
+        for b in range(task * SAMPLES_PER_TASK, min(n_samples, (task + 1) * SAMPLES_PER_TASK)):
+            forward_row(x, b, W1, b1, W2, b2, relu, a1[b], z1[b], a2[b], nonzero_idx)
 
 
 @njit(**NJIT_OPTIONS)
@@ -112,35 +118,32 @@ def mean_loss_kernel(a2, t):
     return total / a2.shape[0]
 
 
-ROWS_PER_CHUNK = 256
-"""Samples per parallel chunk in ``predict_labels_kernel`` (one scratch row set each)."""
+EVAL_CHUNK_ROWS = 4096
+"""Samples per forward pass in ``predicted_labels``: its buffers stay a few MB for any data set."""
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def predict_labels_kernel(x, W1, b1, W2, b2, relu, labels):
-    """The book's ``argmax(predict(x), axis=1)`` for every sample.
+def predicted_labels(x, W1, b1, W2, b2, relu):
+    """The book's ``argmax(predict(x), axis=1)`` for every sample of ``x``.
 
-    The argmax is taken over the softmax probabilities, not the logits, so that
-    two logits whose probabilities round to the same value tie exactly as they
-    do in the book (first index wins). Parallel over chunks of samples, each
-    with its own scratch rows, so nothing of size (N, H) is allocated.
+    Runs ``forward_kernel`` (parallel over samples) and ``softmax_kernel`` on
+    chunks of ``EVAL_CHUNK_ROWS`` samples, so nothing of size (N, H) is
+    allocated for a whole data set. The argmax is numpy's, over the softmax
+    probabilities, not the logits: two logits whose probabilities round to
+    the same value tie exactly as they do in the book (first index wins).
+    Only the kernels a training step already uses are needed (no compiling
+    of a kernel of its own).
     """
     n_samples = x.shape[0]
-    n_hidden = W1.shape[1]
-    n_out = W2.shape[1]
-    n_chunks = (n_samples + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
-    for chunk in prange(n_chunks):
-        a1_row = np.empty(n_hidden)
-        z1_row = np.empty(n_hidden)
-        a2_row = np.empty((1, n_out))
-        y_row = np.empty((1, n_out))
-        nonzero_idx = np.empty(x.shape[1], dtype=np.int64)
-        stop = min(n_samples, (chunk + 1) * ROWS_PER_CHUNK)
-        for b in range(chunk * ROWS_PER_CHUNK, stop):
-            forward_row(x, b, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row[0], nonzero_idx)
-            softmax_kernel(a2_row, y_row)
-            best = 0
-            for k in range(1, n_out):
-                if y_row[0, k] > y_row[0, best]:
-                    best = k
-            labels[b] = best
+    rows = min(n_samples, EVAL_CHUNK_ROWS)
+    a1 = np.empty((rows, W1.shape[1]))
+    z1 = np.empty((rows, W1.shape[1]))
+    a2 = np.empty((rows, W2.shape[1]))
+    y = np.empty((rows, W2.shape[1]))
+    labels = np.empty(n_samples, dtype=np.int64)
+    for start in range(0, n_samples, rows):
+        stop = min(n_samples, start + rows)
+        m = stop - start
+        forward_kernel(x[start:stop], W1, b1, W2, b2, relu, a1[:m], z1[:m], a2[:m])
+        softmax_kernel(a2[:m], y[:m])
+        labels[start:stop] = np.argmax(y[:m], axis=1)
+    return labels

@@ -153,10 +153,10 @@ def _accumulate_shared_rows(x_row, nonzero_idx, start, stop, W1, a1):
         i1 = nonzero_idx[p + 1]
         i2 = nonzero_idx[p + 2]
         i3 = nonzero_idx[p + 3]
-        x0 = x_row[i0]
-        x1 = x_row[i1]
-        x2 = x_row[i2]
-        x3 = x_row[i3]
+        x0 = np.float64(x_row[i0])  # float32 images widen exactly
+        x1 = np.float64(x_row[i1])
+        x2 = np.float64(x_row[i2])
+        x3 = np.float64(x_row[i3])
         for c in range(n_hidden):
             acc = a1[c]
             fma_lanes(acc, x0, W1[i0, c])
@@ -166,7 +166,7 @@ def _accumulate_shared_rows(x_row, nonzero_idx, start, stop, W1, a1):
         p += 4
     while p < stop:
         i = nonzero_idx[p]
-        xi = x_row[i]
+        xi = np.float64(x_row[i])
         for c in range(n_hidden):
             fma_lanes(a1[c], xi, W1[i, c])
         p += 1
@@ -187,7 +187,7 @@ def _add_lane_losses(x_row, nonzero_idx, n_nonzero, lane_pixel, target, W1, W2, 
     a1[:, :] = 0.0
     _accumulate_shared_rows(x_row, nonzero_idx, 0, lane_pixel, W1, a1)
     if lane_pixel < n_nonzero:
-        xi = x_row[nonzero_idx[lane_pixel]]
+        xi = np.float64(x_row[nonzero_idx[lane_pixel]])
         for c in range(n_hidden):
             fma_lanes(a1[c], xi, lanes.W1_row[c])
         _accumulate_shared_rows(x_row, nonzero_idx, lane_pixel + 1, n_nonzero, W1, a1)

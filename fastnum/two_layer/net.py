@@ -10,7 +10,7 @@ from ..kernels.distinct_values import DistinctValues, hash_table_size, padded_wi
 from ..kernels.perturbed_losses import N_SCRATCH_ROWS, ForwardCache, Gradients
 from ..progress import first_call_notice
 from ._backprop import backprop_kernel
-from ._forward import forward_kernel, mean_loss_kernel, predict_labels_kernel, softmax_kernel
+from ._forward import forward_kernel, mean_loss_kernel, predicted_labels, softmax_kernel
 from ._numgrad_full import full_kernel
 from ._numgrad_incremental import (
     UNITS_PER_BLOCK,
@@ -156,8 +156,10 @@ class TwoLayerNet:
     def _params(self):
         return as_params(self.params, self.input_size, self.hidden_size, self.output_size)
 
-    def _inputs(self, x, t=None, keep_float32=False):
-        x, single = as_batch(x, self.input_size, keep_float32)
+    def _inputs(self, x, t=None):
+        # float32 images (load_mnist's) stay float32: every kernel widens each pixel to float64 as it
+        # reads it, exactly, so the results are those of a float64 copy, without making one per call
+        x, single = as_batch(x, self.input_size, keep_float32=True)
         labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
         return x, labels, single
 
@@ -173,8 +175,8 @@ class TwoLayerNet:
         ws, forward = self._forward_call(x, params)
         return [forward, (mean_loss_kernel, (ws.a2, labels))]
 
-    def _accuracy_call(self, x, params, predicted):
-        return predict_labels_kernel, (x, *params, self._relu, predicted)
+    def _softmax_call(self, a2):
+        return softmax_kernel, (a2, np.empty_like(a2))
 
     def _incremental_calls(self, x, labels, params, grads):
         W1, b1, W2, b2 = params
@@ -212,7 +214,7 @@ class TwoLayerNet:
     def predict(self, x):
         """Softmax probabilities of the classes, (B, output_size); (output_size,) for 1-D ``x``."""
         params = self._params()
-        x, _, single = self._inputs(x, keep_float32=True)
+        x, _, single = self._inputs(x)
         with first_call_notice("TwoLayerNet.predict"):
             ws = self._forward(x, params)
             y = np.empty_like(ws.a2)
@@ -231,11 +233,9 @@ class TwoLayerNet:
     def accuracy(self, x, t):
         """Fraction of samples whose most probable class is the label."""
         params = self._params()
-        x, labels, _ = self._inputs(x, t, keep_float32=True)
-        predicted = np.empty(x.shape[0], dtype=np.int64)
+        x, labels, _ = self._inputs(x, t)
         with first_call_notice("TwoLayerNet.accuracy"):
-            kernel, args = self._accuracy_call(x, params, predicted)
-            kernel(*args)
+            predicted = predicted_labels(x, *params, self._relu)
         return np.sum(predicted == labels) / float(x.shape[0])
 
     def numerical_gradient(self, x, t, method="incremental"):
