@@ -76,7 +76,7 @@ def batch_loss(x, t, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_ro
     return total / x.shape[0]
 
 
-SAMPLES_PER_TASK = 32
+SAMPLES_PER_TASK = 4
 """Samples per iteration of ``forward_kernel``'s parallel loop (one scratch list of pixels each)."""
 
 
