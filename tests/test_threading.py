@@ -18,7 +18,7 @@ def _tbb_wheel_installed():
 
 def _layer_in_fresh_process(extra_env=None):
     code = ("import numpy as np, numba, fastnum\n"
-            "fastnum.TwoLayerNet(6, 3, 2).numerical_gradient(np.ones((2, 6)), np.array([0, 1]))\n"
+            "fastnum.TwoLayerNet(6, 3, 2).predict(np.ones((2, 6), dtype=np.float32))  # a parallel kernel\n"
             "print(numba.threading_layer())")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     env.update(extra_env or {})
