@@ -18,6 +18,8 @@ from numba.extending import intrinsic
 LANES = 8
 """Networks evaluated side by side (the width of every lane row)."""
 
+_VECTOR = ir.VectorType(ir.DoubleType(), LANES)
+
 
 def _is_lane_row(t):
     return isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C" and t.dtype == types.float64
@@ -25,7 +27,7 @@ def _is_lane_row(t):
 
 def _lane_row_pointer(context, builder, array_type, array):
     data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(data, ir.VectorType(ir.DoubleType(), LANES).as_pointer())
+    return builder.bitcast(data, _VECTOR.as_pointer())
 
 
 @intrinsic
@@ -58,19 +60,14 @@ def fma_lanes(typingctx, dst, a, b):
         return None
 
     def codegen(context, builder, signature, args):
-        vector = ir.VectorType(ir.DoubleType(), LANES)
-
-        def row_pointer(array_type, array):
-            return _lane_row_pointer(context, builder, array_type, array)
-
         def operand(value_type, value):
             if isinstance(value_type, types.Array):
-                return builder.load(row_pointer(value_type, value), align=8)
-            lanes = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+                return builder.load(_lane_row_pointer(context, builder, value_type, value), align=8)
+            lanes = builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
             return builder.shuffle_vector(lanes, lanes, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
 
-        target = row_pointer(signature.args[0], args[0])
-        fma = builder.module.declare_intrinsic(f"llvm.fma.v{LANES}f64", fnty=ir.FunctionType(vector, [vector] * 3))
+        target = _lane_row_pointer(context, builder, signature.args[0], args[0])
+        fma = builder.module.declare_intrinsic(f"llvm.fma.v{LANES}f64", fnty=ir.FunctionType(_VECTOR, [_VECTOR] * 3))
         total = builder.call(fma, [operand(signature.args[1], args[1]), operand(signature.args[2], args[2]),
                                    builder.load(target, align=8)])
         builder.store(total, target, align=8)

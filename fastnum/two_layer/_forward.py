@@ -62,20 +62,6 @@ def sample_loss(a2_row, target):
     return -math.log(exp(a2_row[target] - row_max) / total + LOG_EPS)
 
 
-@njit(inline="always", **NJIT_OPTIONS)
-def batch_loss(x, t, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row):
-    """The book's mean loss over the batch, one sample at a time in the given rows.
-
-    ``nonzero_idx[b, :n_nonzero[b]]`` are sample b's nonzero pixels (found once
-    per batch: skipping zeros changes no value).
-    """
-    total = 0.0
-    for b in range(x.shape[0]):
-        forward_row_sparse(x[b], nonzero_idx[b], n_nonzero[b], W1, b1, W2, b2, relu, a1_row, z1_row, a2_row)
-        total += sample_loss(a2_row, t[b])
-    return total / x.shape[0]
-
-
 SAMPLES_PER_TASK = 4
 """Samples per iteration of ``forward_kernel``'s parallel loop (one scratch list of pixels each)."""
 
