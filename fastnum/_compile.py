@@ -23,7 +23,7 @@ import sys
 import numba
 import numpy as np
 
-from .architectures import TWO_LAYER, with_params
+from .registry import kind_of, with_params
 
 SPLITS = {
     "numerical": (("prepare", "forward", "accuracy"), ("perturb", "loss")),
@@ -72,7 +72,7 @@ def _two_layer_network(sizes, activation):
     """A ``TwoLayerNet`` of these sizes holding zeros (the kernels compile by types, not values)."""
     n_in, n_hidden, n_out = sizes
     shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
-    spec = {"network": TWO_LAYER, "hidden": [n_hidden], "activation": activation}
+    spec = {"network": "TwoLayerNet", "hidden": [n_hidden], "activation": activation}
     return with_params(spec, {name: np.zeros(shape) for name, shape in shapes.items()})
 
 
@@ -125,6 +125,8 @@ def compile_in_parallel(network, gradient, x_dtype):
     Returns whether a child process was used. Any failure of the child only
     means this process compiles those kernels itself on first call.
     """
+    if kind_of(network).name != "TwoLayerNet":  # the other networks' kernels compile on first call
+        return False
     job = start_compiling(gradient, (network.input_size, network.hidden_size, network.output_size),
                           network.activation, x_dtype)
     if job is None:

@@ -12,6 +12,7 @@ last affine layer's output, no softmax) and ``accuracy`` takes their argmax.
 
 import numpy as np
 
+from ._concurrency import serialised
 from .two_layer import TwoLayerNet as _ChapterFourNet
 
 
@@ -32,6 +33,7 @@ class TwoLayerNet(_ChapterFourNet):
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01):
         super().__init__(input_size, hidden_size, output_size, weight_init_std=weight_init_std, activation="relu")
 
+    @serialised
     def predict(self, x):
         """Scores: the last affine layer's output, (B, output_size) (chapter 5 has no softmax here)."""
         params = self._params()
@@ -40,6 +42,7 @@ class TwoLayerNet(_ChapterFourNet):
         scores = ws.a2.copy()
         return scores[0] if single else scores
 
+    @serialised
     def accuracy(self, x, t):
         """Fraction of samples whose highest score is the label."""
         params = self._params()

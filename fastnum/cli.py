@@ -4,30 +4,43 @@
     fastnum train --gradient backprop  # the same batches with backprop
     fastnum train --resume runs/2026-11-28_0512   # continue an interrupted run
 
-The command checks every option before any work, loads and identifies the
-data, builds the network exactly as the book's ``train_neuralnet.py`` after
-``np.random.seed(seed)``, compiles the kernels (saying so), and runs
+The command checks every option before any work, claims its run folder (a
+new one is created and locked; a resumed one locked: one process per
+folder), checks what the network will need in memory, loads and identifies
+the data, builds the network exactly as the book's ``train_neuralnet.py``
+after ``np.random.seed(seed)``, compiles the kernels (saying so), and runs
 ``fastnum.train.fit`` with checkpoints by evaluation and by time. SIGINT
 (Ctrl-C) and SIGTERM end the current step, save and exit 130 / 143.
+
+Errors meet one boundary (``main``): whatever a user can cause (an option,
+a file, the data, a folder in use, too little memory) is one line
+``fastnum train: error: ...`` naming the option or file, exit status 2; a run
+whose loss or parameters stop being finite ends cleanly, its files written,
+with the step named (exit status 3); anything else is a bug: one line
+saying so, the traceback in the run folder (or a temporary file) and
+``run.json`` marked failed, exit status 1.
 """
 
 import argparse
 import json
-import math
 import os
 import platform
 import signal
 import sys
+import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from .architectures import CONVNET, NETWORK_CHOICES, TWO_LAYER, spec_from_options
+from .architectures import spec_from_config
 from .datasets import DATASETS, DISPLAY_NAMES, N_CLASSES
-from .mnist import DATA_DIR_ENV
+from .mnist import DATA_DIR_ENV, IMAGE_SIDE
+from .registry import CLI_NAMES, KINDS
+from .run_config import option_type
 
 DEFAULTS = dict(epochs=16, batch_size=100, lr=0.1, hidden=None, gradient="numerical",
                 activation=None, seed=0, dataset="mnist", eval_every=None, weight_init=None, weight_decay=None,
@@ -39,52 +52,27 @@ CHECKPOINT_EVERY_S = 60.0
 CLI_HINTS = {"data_dir": "give --data-dir FOLDER", "data_dir_short": "--data-dir",
              "verify": "add --no-verify-data"}
 """How the loader's messages name the options, on the command line."""
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _stop_signals():
+    """The signals that stop a run, with their exit statuses (SIGTERM where the platform has it)."""
+    codes = {signal.SIGINT: 130}
+    if hasattr(signal, "SIGTERM"):
+        codes[signal.SIGTERM] = 143
+    return codes
 
 
-def _float_option(text, accept, requirement):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and accept(value)):
-        raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
-    return value
+EXIT_CODES = _stop_signals()
+USER_ERROR_EXIT = 2
+"""An option, file, folder or the machine's memory does not allow the run (one line)."""
+DIVERGED_EXIT = 3
+"""The loss or a parameter stopped being finite; the run's files are written."""
+BUG_EXIT = 1
+"""Anything else: a bug in fastnum, reported with its traceback in a file."""
 
 
-def _positive_float(text):
-    return _float_option(text, lambda v: v > 0, "a positive finite number")
-
-
-def _non_negative_float(text):
-    return _float_option(text, lambda v: v >= 0, "a finite number >= 0")
-
-
-def _dropout_ratio(text):
-    return _float_option(text, lambda v: 0 <= v < 1, "at least 0 and below 1 (the fraction dropped)")
-
-
-def _weight_init(text):
-    if text.lower() in ("relu", "he", "sigmoid", "xavier"):
-        return text.lower()
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected relu, he, sigmoid, xavier or a standard deviation, "
-                                         f"got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"a standard deviation must be a positive finite number, got {text}")
-    return value
+class UserError(Exception):
+    """Something the user can change (an option, a file, a folder): one line, exit status 2."""
 
 
 def _readable_dir(text):
@@ -96,12 +84,19 @@ def _readable_dir(text):
     return path
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors reported like every other user error of the command."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        raise UserError(message)
+
+
 def build_parser():
     from .train import GRADIENTS
 
-    parser = argparse.ArgumentParser(prog="fastnum",
-                                     description="fastnum: the book's numerical-gradient training, fast.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="fastnum", description="fastnum: the book's numerical-gradient training, fast.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = commands.add_parser(
         "train",
         help="run the book's chapter-4 training (train_neuralnet.py)",
@@ -109,11 +104,11 @@ def build_parser():
         "hidden 50, batch 100, learning rate 0.1, 16 epochs (9,600 steps), numerical gradient.",
     )
     length = train.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=_positive_int, help="epochs to train (default 16)")
-    length.add_argument("--iters", type=_positive_int, help="steps to train, instead of --epochs")
-    train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default 100)")
-    train.add_argument("--lr", type=_positive_float, help="learning rate (default 0.1)")
-    train.add_argument("--hidden", type=_positive_int, nargs="+", metavar="N",
+    length.add_argument("--epochs", type=option_type("epochs"), help="epochs to train (default 16)")
+    length.add_argument("--iters", type=option_type("iters"), help="steps to train, instead of --epochs")
+    train.add_argument("--batch-size", type=option_type("batch_size"), help="mini-batch size (default 100)")
+    train.add_argument("--lr", type=option_type("lr"), help="learning rate (default 0.1)")
+    train.add_argument("--hidden", type=option_type("hidden"), nargs="+", metavar="N",
                        help="hidden units (default 50; 100 for the convnet); several sizes (--hidden 100 100) "
                        "train the book's MultiLayerNet")
     train.add_argument("--gradient", choices=tuple(GRADIENTS),
@@ -122,25 +117,25 @@ def build_parser():
     train.add_argument("--activation", choices=("sigmoid", "relu"),
                        help="hidden activation (default: sigmoid for the two-layer net, relu for the multi-layer "
                        "nets, as the book)")
-    train.add_argument("--network", choices=tuple(NETWORK_CHOICES),
+    train.add_argument("--network", choices=tuple(CLI_NAMES),
                        help="two-layer (chapter 4's TwoLayerNet), multi-layer (MultiLayerNetExtend) or convnet "
                        "(chapter 7's SimpleConvNet: conv 30 5x5, pool, --hidden units); default: two-layer, or "
                        "multi-layer when the options ask for it")
-    train.add_argument("--weight-init", type=_weight_init, metavar="INIT",
+    train.add_argument("--weight-init", type=option_type("weight_init"), metavar="INIT",
                        help="multi-layer nets' initial weights: relu/he, sigmoid/xavier, or a standard deviation "
                        "(default relu); makes the network a MultiLayerNetExtend")
-    train.add_argument("--weight-decay", type=_non_negative_float, metavar="LAMBDA",
+    train.add_argument("--weight-decay", type=option_type("weight_decay"), metavar="LAMBDA",
                        help="weight decay: 0.5 LAMBDA sum(W**2) joins the loss (MultiLayerNetExtend)")
     train.add_argument("--batchnorm", action="store_true", default=None,
                        help="batch normalisation after every hidden affine layer (MultiLayerNetExtend)")
-    train.add_argument("--dropout", type=_dropout_ratio, metavar="RATIO",
+    train.add_argument("--dropout", type=option_type("dropout"), metavar="RATIO",
                        help="dropout after every hidden activation, dropping RATIO (MultiLayerNetExtend)")
-    train.add_argument("--eval-every", type=_positive_int, metavar="N",
+    train.add_argument("--eval-every", type=option_type("eval_every"), metavar="N",
                        help="evaluate train/test accuracy every N steps (default: once per epoch, as the book)")
-    train.add_argument("--seed", type=int,
+    train.add_argument("--seed", type=option_type("seed"),
                        help="np.random.seed before the network is built: the book's initial weights and "
-                       "batches for that seed (default 0)")
-    train.add_argument("--threads", type=_positive_int, help="numba threads (default: all cores)")
+                       "batches for that seed (default 0; 0 to 4294967295)")
+    train.add_argument("--threads", type=option_type("threads"), help="numba threads (default: all cores)")
     train.add_argument("--data-dir", type=_readable_dir,
                        help=f"folder with the IDX files (else ${DATA_DIR_ENV}, else the cache)")
     train.add_argument("--dataset", choices=tuple(DATASETS), help="mnist (default) or fashion-mnist")
@@ -150,7 +145,7 @@ def build_parser():
     train.add_argument("--out", type=Path, help="output folder, new or empty (default: a new one under runs/)")
     train.add_argument("--resume", type=_readable_dir, metavar="DIR",
                        help="continue the run whose checkpoint is in DIR")
-    train.add_argument("--checkpoint-every", type=_positive_float, metavar="SECONDS",
+    train.add_argument("--checkpoint-every", type=option_type("checkpoint_every"), metavar="SECONDS",
                        help="also checkpoint when this long has passed since the last one "
                        f"(default {CHECKPOINT_EVERY_S:g})")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per evaluation only)")
@@ -165,24 +160,48 @@ def _versions():
 
     return {"fastnum": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "numba_threads": numba.get_num_threads(), "processor": _cpu_model()}
+            "numba_threads": numba.get_num_threads(), "processor": cpu_model()}
 
 
-def _cpu_model():
+def cpu_model(cpuinfo="/proc/cpuinfo"):
+    """The processor's model name: Linux's ``/proc/cpuinfo``, else what ``platform`` knows, else "unknown"."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path(cpuinfo).read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         pass
     return platform.processor() or "unknown"
+
+
+def available_memory_bytes(meminfo="/proc/meminfo"):
+    """What this machine can still give a process: Linux's MemAvailable, else its physical memory
+    (``os.sysconf``), else None when neither can be read."""
+    try:
+        for line in Path(meminfo).read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:,.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:,.0f} MiB"
 
 
 # -- what happens on Ctrl-C and SIGTERM ------------------------------------------------
 
 
-class Aborted(Exception):
-    """A signal asked to stop at a point where no step can be finished first."""
+class Aborted(BaseException):
+    """A signal asked to stop at a point where no step can be finished first.
+
+    A ``BaseException``, as ``KeyboardInterrupt``: no ``except Exception``
+    on the way (numba's compiler has some) can swallow it.
+    """
 
     def __init__(self, signum):
         super().__init__(signal.Signals(signum).name)
@@ -219,12 +238,51 @@ class _StopAfterStep:
         return False
 
 
+class _ExitAtOnce:
+    """While the kernels compile: a signal stops the compile children, gives the folder back and
+    ends the process at once (``os._exit``), with the one line.
+
+    numba's compiler is no place for an exception to unwind through (it
+    catches and rewraps some), and there is nothing to save yet. numba
+    writes each cache file to a temporary name and renames it, so no
+    half-written cache entry is left either.
+    """
+
+    def __init__(self, state):
+        self.state = state
+        self._previous = {}
+
+    def __enter__(self):
+        for signum in EXIT_CODES:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        state = self.state
+        if state.compiling is not None:
+            state.compiling.cancel()
+        if state.folder is not None:
+            state.folder.release()
+        print(f"fastnum train: interrupted {state.phase}; {state.saved}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(EXIT_CODES[signum])
+
+    def __exit__(self, *exc):
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        return False
+
+
 @dataclass
 class _Progress:
-    """Where the command stands, for the one line printed when it is aborted."""
+    """Where the command stands: for the line printed when it is aborted, and for cleaning up."""
 
     phase: str = "before training started"
     saved: str = "nothing was written"
+    folder: object = None
+    """The ``runs.RunFolder`` once claimed."""
+    compiling: object = None
+    """The ``_compile.CompileJob`` while a child compiles."""
 
 
 # -- the steps of the command ----------------------------------------------------------------
@@ -238,23 +296,25 @@ class _Plan:
     previous_info: dict = field(default_factory=dict)
 
 
-def _check_out_folder(out, fail):
+def _check_out_folder(out):
     """A new or empty folder that can be created: checked before any work."""
+    from .runs import run_files
+
     if out.exists() and not out.is_dir():
-        fail(f"--out {out} is a file, not a folder")
+        raise UserError(f"--out {out} is a file, not a folder")
     if out.is_dir():
-        held = sorted(p.name for p in out.iterdir())
+        held = run_files(out)
         if held:
             shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
             hint = f"--resume {out} to continue that run, or " if "checkpoint.npz" in held else ""
-            fail(f"--out {out} is not empty (it holds {shown}); use {hint}a new or empty folder")
+            raise UserError(f"--out {out} is not empty (it holds {shown}); use {hint}a new or empty folder")
     ancestor = out
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        fail(f"--out {out} cannot be created: {ancestor} is a file")
+        raise UserError(f"--out {out} cannot be created: {ancestor} is a file")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        fail(f"--out {out} cannot be created: {ancestor} is not writable")
+        raise UserError(f"--out {out} cannot be created: {ancestor} is not writable")
 
 
 def _new_run_folder():
@@ -266,8 +326,8 @@ def _new_run_folder():
     return folder
 
 
-def _plan(args, fail):
-    """The configuration and folder of the run, from the options or the checkpoint."""
+def _plan(args):
+    """The configuration and folder of the run, from the options or the checkpoint (read later)."""
     if args.resume is None:
         config = {k: DEFAULTS.get(k) if getattr(args, k) is None else getattr(args, k)
                   for k in ("epochs", *RESUMABLE_KEYS)}
@@ -278,46 +338,64 @@ def _plan(args, fail):
             extra = [name for name in ("activation", "weight_init", "weight_decay", "batchnorm", "dropout")
                      if config[name] is not None]
             if len(config["hidden"]) != 1 or extra:
-                fail("--network convnet is the book's SimpleConvNet: one --hidden size and none of "
-                     "--activation, --weight-init, --weight-decay, --batchnorm, --dropout")
-        spec = _spec(config)
+                raise UserError("--network convnet is the book's SimpleConvNet: one --hidden size and none of "
+                                "--activation, --weight-init, --weight-decay, --batchnorm, --dropout")
+        spec = spec_from_config(config)
         config["activation"] = spec["activation"]
-        if config["gradient"] == "numerical-full" and spec["network"] != TWO_LAYER:
-            fail("--gradient numerical-full exists for the two-layer net only (one --hidden size and none of "
-                 "--weight-init, --weight-decay, --batchnorm, --dropout, --network); use --gradient numerical")
+        kind = KINDS[spec["network"]]
+        if config["gradient"] not in kind.cls.GRADIENTS:
+            raise UserError(f"--gradient {config['gradient']}: {kind.name} (--network {kind.cli_name}) has "
+                            f"{', '.join(kind.cls.GRADIENTS)}; numerical-full exists for the two-layer net only "
+                            "(one --hidden size and none of --weight-init, --weight-decay, --batchnorm, --dropout, "
+                            "--network)")
         out = Path(args.out) if args.out is not None else _new_run_folder()
-        _check_out_folder(out, fail)
+        _check_out_folder(out)
         return _Plan(config, out)
+    given = {k: getattr(args, k) for k in RESUMABLE_KEYS if getattr(args, k, None) is not None}
+    other_out = args.out is not None and Path(args.out) != Path(args.resume)
+    if given or args.epochs is not None or args.iters is not None or other_out:
+        raise UserError("--resume continues a run with its own settings; only --threads, --data-dir, "
+                        "--no-verify-data, --checkpoint-every and --no-progress may be given with it")
+    return _Plan(None, Path(args.resume))
 
+
+def _read_checkpoint(plan, args):
+    """The resumed run's checkpoint and configuration (read once its folder is locked)."""
     from .runs import RunFileError, load_checkpoint, read_run_json
 
     try:
         checkpoint = load_checkpoint(args.resume)
     except (FileNotFoundError, RunFileError) as error:
-        fail(f"--resume {args.resume}: {error}")
-    config = checkpoint.config
-    if not isinstance(config.get("hidden"), list):  # checkpoints written before --hidden took several sizes
-        config["hidden"] = [config["hidden"]]
-    given = {k: getattr(args, k) for k in RESUMABLE_KEYS if getattr(args, k, None) is not None}
-    changed = any(config.get(k) != v for k, v in given.items())
-    other_out = args.out is not None and Path(args.out) != Path(args.resume)
-    if changed or args.epochs is not None or args.iters is not None or other_out:
-        fail("--resume continues a run with its own settings; only --threads, --data-dir, --no-verify-data, "
-             f"--checkpoint-every and --no-progress may be given with it (the run's settings: {json.dumps(config)})")
-    return _Plan(config, Path(args.resume), checkpoint, read_run_json(args.resume) or {})
+        raise UserError(f"--resume {args.resume}: {error}") from None
+    plan.config = checkpoint.config
+    plan.checkpoint = checkpoint
+    plan.previous_info = read_run_json(args.resume) or {}
 
 
-def _set_threads(threads, fail):
+def _set_threads(threads):
     if threads is None:
         return
     import numba
 
     if threads > numba.config.NUMBA_NUM_THREADS:
-        fail(f"--threads {threads}: this machine allows at most {numba.config.NUMBA_NUM_THREADS}")
+        raise UserError(f"--threads {threads}: this machine allows at most {numba.config.NUMBA_NUM_THREADS}")
     numba.set_num_threads(threads)
 
 
-def _load_data(args, config, fail, write):
+def _check_memory(config):
+    """Refuse, before anything is allocated, a network that would not fit in this machine's memory."""
+    spec = spec_from_config(config)
+    n_in = IMAGE_SIDE * IMAGE_SIDE  # every data set fastnum loads has 28x28 images
+    needed = KINDS[spec["network"]].cls.memory_bytes(spec, n_in, N_CLASSES, config["batch_size"])
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        sizes = " ".join(str(n) for n in config["hidden"])
+        raise UserError(f"--hidden {sizes} with --batch-size {config['batch_size']} needs about {_gib(needed)} "
+                        f"(parameters, gradients and the gradient's buffers), and this machine has "
+                        f"{_gib(available)} available: use fewer hidden units or a smaller batch")
+
+
+def _load_data(args, config, write):
     from .mnist import read_dataset
 
     data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
@@ -325,29 +403,22 @@ def _load_data(args, config, fail, write):
         data = read_dataset(data_dir, config["dataset"], progress=not args.no_progress,
                             verify=config.get("verify_data", True) and not args.no_verify_data, hints=CLI_HINTS)
     except (FileNotFoundError, ValueError) as error:
-        fail(f"cannot load {DISPLAY_NAMES[config['dataset']]}: {error}")
+        raise UserError(f"cannot load {DISPLAY_NAMES[config['dataset']]}: {error}") from None
     folders = [str(Path(f).resolve()) for f in data.folders]
     note = "" if data.verified else " (unverified: --no-verify-data)"
     write(f"{DISPLAY_NAMES[config['dataset']]} from {', '.join(folders)}{note}")
     return data, {"dataset": config["dataset"], "folders": folders, "verified": data.verified}
 
 
-def _spec(config):
-    """The network the run's settings describe (``fastnum.architectures``)."""
-    return spec_from_options(config["hidden"], config.get("activation"), config.get("weight_init"),
-                             config.get("weight_decay"), config.get("batchnorm"), config.get("dropout"),
-                             config.get("network"))
-
-
 def _network(config, checkpoint, n_in):
     """The book's network after ``np.random.seed(seed)``, or the checkpoint's."""
-    from .architectures import build, with_params
+    from .registry import build, with_params
 
     if checkpoint is None:
         np.random.seed(config["seed"])  # as the book's script: seed, build the network, draw batches
-        return build(_spec(config), n_in, N_CLASSES)
+        return build(spec_from_config(config), n_in, N_CLASSES)
     np.random.set_state(checkpoint.rng_state)  # the resumed run draws its batches on from here
-    return with_params(_spec(config), checkpoint.params, checkpoint.state)
+    return with_params(spec_from_config(config), checkpoint.params, checkpoint.state)
 
 
 def _session(command, start_step):
@@ -357,8 +428,11 @@ def _session(command, start_step):
 
 def _summary(history, done, iters):
     steps = np.array(history.step_times)
-    return {
-        "status": "finished" if done == iters else "interrupted",
+    status = "finished" if done == iters else "interrupted"
+    if history.diverged_at is not None:
+        status = "diverged"
+    summary = {
+        "status": status,
         "steps_done": done,
         "median_step_seconds": float(np.median(steps)) if steps.size else None,
         "total_step_seconds": float(steps.sum()),
@@ -366,6 +440,9 @@ def _summary(history, done, iters):
         "final_train_acc": history.train_acc_list[-1] if history.train_acc_list else None,
         "final_test_acc": history.test_acc_list[-1] if history.test_acc_list else None,
     }
+    if history.diverged_at is not None:
+        summary["diverged_at_step"] = history.diverged_at
+    return summary
 
 
 def _hidden_text(config):
@@ -373,33 +450,12 @@ def _hidden_text(config):
     return "-".join(str(h) for h in hidden) if isinstance(hidden, list) else str(hidden)
 
 
-def _title(config, done, iters):
+def _title(config, done, iters, diverged_at=None):
     title = (f"{DISPLAY_NAMES[config['dataset']]}, {config['gradient']} gradient, hidden {_hidden_text(config)}, "
              f"batch {config['batch_size']}, lr {config['lr']}, seed {config['seed']}")
+    if diverged_at is not None:
+        return title + f"\nDIVERGED at step {diverged_at}"
     return title + (f"\nINTERRUPTED after {done} of {iters} steps" if done < iters else f", {done} steps")
-
-
-def _network_text(network):
-    """The network in a few words: ``TwoLayerNet 784-50-10 sigmoid`` or with the multi-layer options."""
-    from .architectures import describe
-
-    spec = describe(network)
-    if spec["network"] == CONVNET:
-        conv = spec["conv_param"]
-        return (f"SimpleConvNet (conv {conv['filter_num']} {conv['filter_size']}x{conv['filter_size']}, pool 2x2, "
-                f"hidden {spec['hidden'][0]})")
-    sizes = "-".join(str(n) for n in [network.params["W1"].shape[0], *spec["hidden"], N_CLASSES])
-    text = f"{spec['network']} {sizes} {spec['activation']}"
-    if spec["network"] != TWO_LAYER:
-        extras = [f"init {spec['weight_init_std']}"]
-        if spec["weight_decay_lambda"]:
-            extras.append(f"weight decay {spec['weight_decay_lambda']:g}")
-        if spec["use_batchnorm"]:
-            extras.append("batch norm")
-        if spec["use_dropout"]:
-            extras.append(f"dropout {spec['dropout_ration']:g}")
-        text += " (" + ", ".join(extras) + ")"
-    return text
 
 
 @dataclass
@@ -422,39 +478,23 @@ class _Run:
         return self.log.history
 
     def save_checkpoint(self, next_step, progress):
-        from .architectures import state_arrays
         from .runs import save_checkpoint
 
         self.log.append_until(next_step)
         save_checkpoint(self.out, self.network.params, next_step, np.random.get_state(), self.config,
-                        self.log.position, state_arrays(self.network))
+                        self.log.position, self.network.state_arrays())
         self.last_checkpoint = time.perf_counter()
         progress.saved = (f"the checkpoint after step {next_step - 1} in {self.out} is intact: "
                           f"fastnum train --resume {self.out}")
-
-
-def _prepare(args, fail, command, progress):
-    """Options, data, network and compiled kernels; then the run folder and its first records."""
-    plan = _plan(args, fail)
-    _set_threads(args.threads, fail)
-    compiling = _start_compiling(plan.config)
-    try:
-        run, data = _prepare_with(args, fail, command, progress, plan, compiling)
-    except BaseException:
-        if compiling is not None:
-            compiling.cancel()
-        raise
-    return run, data
 
 
 def _start_compiling(config):
     """A two-layer run's kernels start compiling in a second process now (when numba's cache lacks
     them), so that its start and its share overlap the data's loading; None otherwise."""
     from ._compile import start_compiling
-    from .mnist import IMAGE_SIDE
 
-    spec = _spec(config)
-    if spec["network"] != TWO_LAYER:
+    spec = spec_from_config(config)
+    if spec["network"] != "TwoLayerNet":
         return None
     # every data set fastnum loads has 28x28 images, as float32 after normalising; the kernels
     # compile by types, so a different size would still use them (a different type compiles later)
@@ -462,18 +502,25 @@ def _start_compiling(config):
     return start_compiling(config["gradient"], sizes, spec["activation"], np.float32)
 
 
-def _prepare_with(args, fail, command, progress, plan, compiling):
+def _prepare(args, command, progress, plan):
+    """Memory, data, network and compiled kernels; then the run's first records. The folder is held."""
     from .mnist import format_split
     from .runs import HistoryLog, RunFileError, write_run_json
     from .train import History, iterations_per_epoch, warm_up
 
-    config, out = plan.config, plan.out
+    out = plan.out
+    if plan.checkpoint is None and plan.config is None:
+        _read_checkpoint(plan, args)
+    config = plan.config
+    _check_memory(config)
+    progress.compiling = _start_compiling(config)
     progress.phase = "while loading the data"
-    data, data_info = _load_data(args, config, fail, print)
+    data, data_info = _load_data(args, config, print)
     x_train, t_train = format_split(data.arrays["train_img"], data.arrays["train_label"])
     x_test, t_test = format_split(data.arrays["test_img"], data.arrays["test_label"])
     if config["batch_size"] > x_train.shape[0]:
-        fail(f"--batch-size {config['batch_size']} is larger than the {x_train.shape[0]} training images")
+        raise UserError(f"--batch-size {config['batch_size']} is larger than the {x_train.shape[0]} "
+                        "training images")
     config["iter_per_epoch"] = iterations_per_epoch(x_train.shape[0], config["batch_size"])
     if config.get("iters") is None:
         config["iters"] = int(round(config.pop("epochs") * config["iter_per_epoch"]))
@@ -482,11 +529,18 @@ def _prepare_with(args, fail, command, progress, plan, compiling):
         config["data_dir"] = str(Path(args.data_dir).resolve())
 
     network = _network(config, plan.checkpoint, x_train.shape[1])
-    if config.get("network") == "convnet":  # images as (N, 1, 28, 28): views, no copy
-        side = int(round(np.sqrt(x_train.shape[1])))
-        x_train, x_test = (x.reshape(-1, 1, side, side) for x in (x_train, x_test))
+    shape = network.sample_shape  # e.g. (1, 28, 28) for the convnet: views, no copy
+    x_train, x_test = (x.reshape(-1, *shape) for x in (x_train, x_test))
+    history = None
+    if plan.checkpoint is not None:
+        try:
+            history = plan.checkpoint.history(out)
+        except RunFileError as error:
+            raise UserError(f"--resume {out}: {error}") from None
     progress.phase = "while compiling the kernels"
-    compile_seconds = warm_up(network, config["gradient"], x_train, t_train, print, compiling)
+    with _ExitAtOnce(progress):
+        compile_seconds = warm_up(network, config["gradient"], x_train, t_train, print, progress.compiling)
+    progress.compiling = None
 
     start_step = 0 if plan.checkpoint is None else plan.checkpoint.next_step
     session = dict(_session(command, start_step), compile_seconds=compile_seconds)
@@ -494,15 +548,9 @@ def _prepare_with(args, fail, command, progress, plan, compiling):
                                   "started": session["started"], "sessions": []}
     info.setdefault("sessions", []).append(session)
     info["status"] = "running"
-    out.mkdir(parents=True, exist_ok=True)
-    if plan.checkpoint is None:
-        history = History(iter_per_epoch=config["iter_per_epoch"])
-        log = HistoryLog(out, history)
+    if history is None:
+        log = HistoryLog(out, History(iter_per_epoch=config["iter_per_epoch"]))
     else:
-        try:
-            history = plan.checkpoint.history(out)
-        except RunFileError as error:
-            fail(f"--resume {out}: {error}")
         position = plan.checkpoint.log_position
         log = HistoryLog(out, history, rows=position["rows"], size=position["bytes"])
     write_run_json(out, info)
@@ -524,39 +572,46 @@ def _train(run, data, show_bar, progress):
 
     report = TrainingProgress(config["iters"], run.start_step, bar=show_bar, lines=True, desc=config["gradient"])
     report.write(f"fastnum train: {config['gradient']} gradient, {config['iters']} steps of batch "
-                 f"{config['batch_size']}, lr {config['lr']}, {_network_text(run.network)}, seed {config['seed']} "
+                 f"{config['batch_size']}, lr {config['lr']}, {run.network.summary()}, seed {config['seed']} "
                  f"-> {run.out}")
     progress.phase = "during training"
     try:
         with _StopAfterStep(report.write) as stop:
-            _, done = fit(
-                run.network, *data, iters=config["iters"], batch_size=config["batch_size"],
+            fit(run.network, *data, iters=config["iters"], batch_size=config["batch_size"],
                 learning_rate=config["lr"], gradient=config["gradient"], eval_every=config["eval_every"],
                 history=run.history, start_step=run.start_step, progress=report, warm=False, on_step=on_step,
                 on_eval=lambda state: run.save_checkpoint(state.step + 1, progress),
-                should_stop=lambda: stop.signum is not None,
-            )
+                should_stop=lambda: stop.signum is not None)
     finally:
         report.close()
-    return done, stop.signum
+    return stop.signum
 
 
-def _finish(run, done, signum, wall_start, progress):
+def _finish(run, signum, wall_start, progress):
     """Checkpoint, history, plots, params (when finished) and run.json; the exit status."""
     from .runs import save_history_json, save_params, save_plots, write_run_json
 
     progress.phase = "while writing the run's files"
     signal.signal(signal.SIGINT, _abort)  # Ctrl-C now: stop writing, one line, the checkpoint stays
-    iters = run.config["iters"]
-    run.save_checkpoint(done, progress)
-    save_history_json(run.out, run.history)
-    save_plots(run.out, run.history, _title(run.config, done, iters))
+    history = run.history
+    iters, done = run.config["iters"], history.steps_done
+    if history.diverged_at is None:
+        run.save_checkpoint(done, progress)
+    else:  # the network holds the non-finite parameters: the last checkpoint stays as it is
+        run.log.append_until(done)
+    save_history_json(run.out, history)
+    save_plots(run.out, history, _title(run.config, done, iters, history.diverged_at))
     run.session.update(wall_seconds=time.perf_counter() - wall_start, to_step=done,
                        signal=None if signum is None else signal.Signals(signum).name)
-    run.info.update(_summary(run.history, done, iters))
-    if done == iters:
+    run.info.update(_summary(history, done, iters))
+    if done == iters and history.diverged_at is None:
         save_params(run.out / "params.npz", run.network)
     write_run_json(run.out, run.info)
+    if history.diverged_at is not None:
+        print(f"fastnum train: the loss or a parameter stopped being finite at step {history.diverged_at} "
+              f"(--lr {run.config['lr']} is too large for this network: try a smaller one); the history and plots "
+              f"are in {run.out}, and its last checkpoint is of the steps before", file=sys.stderr)
+        return DIVERGED_EXIT
     if done < iters:
         print(f"stopped after step {done - 1}; checkpoint saved. Continue with: fastnum train --resume {run.out}")
         return EXIT_CODES.get(signum, 130)
@@ -567,28 +622,82 @@ def _finish(run, done, signum, wall_start, progress):
     return 0
 
 
-def train_command(args, parser, command, progress):
-    """``fastnum train``: prepare, train, write; returns the exit status."""
+def train_command(args, command, progress):
+    """``fastnum train``: plan, claim the folder, prepare, train, write; returns the exit status."""
+    from .runs import RunFolder, RunFolderInUse
+
     wall_start = time.perf_counter()
-    run, data = _prepare(args, parser.train_parser.error, command, progress)
-    done, signum = _train(run, data, not args.no_progress, progress)
-    return _finish(run, done, signum, wall_start, progress)
+    plan = _plan(args)
+    _set_threads(args.threads)
+    try:
+        progress.folder = RunFolder.claim(plan.out, new=args.resume is None)
+    except RunFolderInUse as error:
+        raise UserError(f"--{'resume' if args.resume is not None else 'out'} {error}") from None
+    except OSError as error:
+        raise UserError(f"--out {plan.out} cannot be created: {error.strerror or error}") from None
+    if args.resume is None:
+        _check_out_folder(plan.out)  # again, now that the folder is this process's
+    run, data = _prepare(args, command, progress, plan)
+    signum = _train(run, data, not args.no_progress, progress)
+    return _finish(run, signum, wall_start, progress)
+
+
+def _report_bug(error, progress):
+    """One line for a bug; its traceback in the run folder (or a temporary file); run.json marked failed."""
+    from .runs import TRACEBACK, read_run_json, write_run_json
+
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    folder = progress.folder.path if progress.folder is not None else None
+    where = None
+    try:
+        if folder is not None:
+            where = folder / TRACEBACK
+            where.write_text(text)
+            info = read_run_json(folder)
+            if info is not None:
+                info.update(status="failed", error=f"{type(error).__name__}: {error}", traceback=TRACEBACK)
+                write_run_json(folder, info)
+    except OSError:
+        where = None
+    if where is None:
+        with tempfile.NamedTemporaryFile("w", prefix="fastnum-train-", suffix=".txt", delete=False) as handle:
+            handle.write(text)
+            where = Path(handle.name)
+    said = " ".join(str(error).split()) or "no message"
+    print(f"fastnum train: internal error {progress.phase} ({type(error).__name__}: {said}); this is a bug in "
+          f"fastnum: please report it with the traceback in {where}", file=sys.stderr)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
     progress = _Progress()
     previous = {signum: signal.getsignal(signum) for signum in EXIT_CODES}
-    signal.signal(signal.SIGTERM, _abort)
+    for signum in EXIT_CODES:
+        if signum != signal.SIGINT:
+            signal.signal(signum, _abort)
     try:
-        return train_command(args, parser, ["fastnum", *argv], progress)
-    except (KeyboardInterrupt, Aborted) as error:
-        signum = error.signum if isinstance(error, Aborted) else signal.SIGINT
-        print(f"fastnum train: interrupted {progress.phase}; {progress.saved}", file=sys.stderr)
-        return EXIT_CODES[signum]
+        try:
+            args = build_parser().parse_args(argv)
+            return train_command(args, ["fastnum", *argv], progress)
+        except UserError as error:
+            print(f"fastnum train: error: {error}", file=sys.stderr)
+            raise SystemExit(USER_ERROR_EXIT) from None
+        except MemoryError as error:
+            print(f"fastnum train: error: not enough memory {progress.phase} ({error or 'MemoryError'}): use fewer "
+                  "hidden units or a smaller --batch-size", file=sys.stderr)
+            raise SystemExit(USER_ERROR_EXIT) from None
+        except (KeyboardInterrupt, Aborted) as error:
+            signum = error.signum if isinstance(error, Aborted) else signal.SIGINT
+            print(f"fastnum train: interrupted {progress.phase}; {progress.saved}", file=sys.stderr)
+            return EXIT_CODES[signum]
+        except Exception as error:  # a bug: one line, the traceback in a file
+            _report_bug(error, progress)
+            return BUG_EXIT
     finally:
+        if progress.compiling is not None:
+            progress.compiling.cancel()
+        if progress.folder is not None:
+            progress.folder.release()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import NPZ_READ_ERRORS, atomic_write
-from .architectures import describe, state_arrays, with_params
+from .registry import with_params
 from .train import History
 
 CHECKPOINT = "checkpoint.npz"
@@ -37,15 +37,99 @@ HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 RUN_JSON = "run.json"
 PLOTS = ("accuracy.png", "loss.png")
+LOCK = ".fastnum.lock"
+"""The run folder's lock file: a run folder belongs to one process at a time."""
+TRACEBACK = "traceback.txt"
+"""Where a run that failed on a bug leaves its traceback."""
 OUTPUTS = (CHECKPOINT, PARAMS, HISTORY_CSV, HISTORY_JSON, RUN_JSON, *PLOTS)
-"""Every file a run writes into its folder."""
+"""Every file a finished run writes into its folder (besides ``LOCK``)."""
 
 CSV_COLUMNS = ("step", "epoch", "train_loss", "step_seconds", "train_acc", "test_acc", "eval_seconds")
 
 
 
 class RunFileError(ValueError):
-    """A run folder's file is missing, truncated or not fastnum's."""
+    """A run folder's file is missing, truncated, not fastnum's, or holds values a run cannot use."""
+
+
+class RunFolderInUse(RuntimeError):
+    """Another process holds the run folder's lock."""
+
+
+class RunFolder:
+    """A run's folder, held by this process: created if new, locked, and given back on ``release``.
+
+    The lock (``LOCK``, an advisory ``flock`` through ``filelock``) is taken
+    before anything is read or written, so two ``fastnum train`` on one
+    folder (new runs or resumes) never interleave: the second is refused at
+    once. The operating system releases the lock when its process ends,
+    however it ends, so a run killed with SIGKILL never blocks a later
+    resume. A folder this process created is removed again on ``release``
+    while it holds nothing but the lock file (a run refused or interrupted
+    before it wrote anything leaves no trace; in a folder that was there,
+    the lock file goes too).
+    """
+
+    def __init__(self, path, lock, created):
+        self.path = Path(path)
+        self._lock = lock
+        self._created = created
+        """The topmost folder this process created (None: it existed)."""
+
+    @classmethod
+    def claim(cls, path, new):
+        """Create (when ``new`` and missing) and lock ``path``.
+
+        Raises
+        ------
+        RunFolderInUse
+            Another process holds the lock.
+        OSError
+            The folder cannot be created.
+        """
+        import filelock
+
+        path = Path(path)
+        created = None
+        if new and not path.exists():
+            created = path  # the topmost folder mkdir will create
+            while not created.parent.exists():
+                created = created.parent
+            path.mkdir(parents=True)
+        lock = filelock.FileLock(str(path / LOCK), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise RunFolderInUse(f"{path} is in use by another fastnum train (its lock {LOCK} is held): wait for "
+                                 "it to finish, or stop it, first") from None
+        return cls(path, lock, created)
+
+    def holds_only_the_lock(self):
+        return all(p.name == LOCK for p in self.path.iterdir())
+
+    def release(self):
+        """Give the lock back; remove the folder if this process created it and nothing was written."""
+        from contextlib import suppress
+
+        if self._lock is None:
+            return
+        self._lock.release()
+        self._lock = None
+        if not (self.path.is_dir() and self.holds_only_the_lock()):
+            return
+        with suppress(OSError):  # nothing was written: leave the folder as it was found
+            (self.path / LOCK).unlink()
+            folder = self.path
+            while self._created is not None:
+                folder.rmdir()
+                if folder == self._created:
+                    break
+                folder = folder.parent
+
+
+def run_files(folder):
+    """The names of what ``folder`` holds, its lock file left out."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name != LOCK)
 
 
 # -- history.csv -------------------------------------------------------------------
@@ -165,7 +249,12 @@ def save_checkpoint(folder, params, next_step, rng_state, config, log_position, 
 
 
 def load_checkpoint(folder):
-    """Read ``checkpoint.npz``.
+    """Read ``checkpoint.npz``, checking everything a resumed run will use.
+
+    The configuration's every setting (``fastnum.run_config``), the
+    parameters against the network the configuration describes (keys,
+    shapes, dtypes, finiteness), batch norm's running statistics, the step,
+    the generator's state and the history's position.
 
     Returns
     -------
@@ -176,8 +265,12 @@ def load_checkpoint(folder):
     FileNotFoundError
         There is no checkpoint in ``folder``.
     RunFileError
-        It is truncated, damaged or not a fastnum checkpoint (one line).
+        It is truncated, damaged, not a fastnum checkpoint, or holds a value
+        a run cannot use (one line naming the key).
     """
+    from .architectures import spec_from_config
+    from .run_config import check_config
+
     path = Path(folder) / CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from: {path} does not exist")
@@ -195,7 +288,19 @@ def load_checkpoint(folder):
         raise RunFileError(f"{path} is truncated, damaged or not a fastnum checkpoint ({error})") from None
     if not params:
         raise RunFileError(f"{path} holds no parameters: not a fastnum checkpoint")
-    return Checkpoint(params, next_step, rng_state, config, log_position, state)
+    try:
+        if isinstance(config, dict) and not isinstance(config.get("hidden"), list) and "hidden" in config:
+            config["hidden"] = [config["hidden"]]  # written before --hidden took several sizes
+        check_config(config, str(path))
+        network = with_params(spec_from_config(config), params, state, str(path))
+    except ValueError as error:
+        raise RunFileError(str(error)) from None
+    if not 0 <= next_step <= config["iters"]:
+        raise RunFileError(f"{path}: next_step {next_step} is outside the run's 0..{config['iters']} steps")
+    if not (isinstance(log_position, dict) and log_position.get("rows") == next_step
+            and isinstance(log_position.get("bytes"), int) and log_position["bytes"] >= 0):
+        raise RunFileError(f"{path}: log_position {log_position!r} does not fit next_step {next_step}")
+    return Checkpoint(network.params, next_step, rng_state, config, log_position, network.state_arrays())
 
 
 # -- params.npz, history.json, plots, run.json ----------------------------------
@@ -205,28 +310,40 @@ def save_params(path, network):
     """Write the parameters, the network's description and its state (batch norm's running statistics)."""
     arrays = dict(network.params)
     arrays["activation"] = np.array(network.activation)
-    arrays["network_spec"] = np.array(json.dumps(describe(network)))
-    arrays.update({f"state_{name}": value for name, value in state_arrays(network).items()})
+    arrays["network_spec"] = np.array(json.dumps(network.spec()))
+    arrays.update({f"state_{name}": value for name, value in network.state_arrays().items()})
     atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def load_network(path):
-    """The network saved by ``save_params`` (``params.npz``): a ``TwoLayerNet`` or ``MultiLayerNetExtend``."""
+    """The network saved by ``save_params`` (``params.npz``), checked before it is built.
+
+    The description must name a fastnum network with usable settings, and
+    the parameters must be exactly that network's (every key, no other;
+    shapes; real dtypes; no NaN or inf), the state arrays too.
+
+    Raises
+    ------
+    RunFileError
+        One line naming the file and the key.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             if "network_spec" in data:
                 spec = json.loads(str(data["network_spec"]))
             else:  # written before fastnum had other networks
                 activation = str(data["activation"]) if "activation" in data else "sigmoid"
-                spec = {"network": "TwoLayerNet", "hidden": [data["W1"].shape[1]], "activation": activation}
+                spec = {"network": "TwoLayerNet", "hidden": [int(np.shape(data["W1"])[-1])] if "W1" in data else None,
+                        "activation": activation}
             names = [n for n in data.files if n not in ("activation", "network_spec") and not n.startswith("state_")]
             params = {name: data[name].copy() for name in names}
             state = {n[len("state_"):]: data[n].copy() for n in data.files if n.startswith("state_")}
     except NPZ_READ_ERRORS as error:
         raise RunFileError(f"{path} is not a readable fastnum params file ({error})") from None
-    except (KeyError, ValueError, TypeError) as error:
-        raise RunFileError(f"{path} is not a fastnum params file ({error})") from None
-    return with_params(spec, params, state)
+    try:
+        return with_params(spec, params, state, str(path))
+    except ValueError as error:
+        raise RunFileError(str(error)) from None
 
 
 def save_history_json(folder, history):

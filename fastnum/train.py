@@ -13,11 +13,13 @@ numerical run and a backprop run see the same batches.
 import copy
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 import numpy as np
 
 from ._validate import as_labels
 from .progress import TrainingProgress, compile_notice, interactive_session
+from .registry import kind_of
 
 GRADIENTS = {
     "numerical": lambda net, x, t: net.numerical_gradient(x, t),
@@ -47,6 +49,10 @@ class History:
     """Seconds per evaluation of the two accuracies."""
     iter_per_epoch: float = 1.0
     """Steps per epoch, for the epoch axis of the accuracy figure."""
+    steps_done: int = 0
+    """Steps done in total, set by ``fit``."""
+    diverged_at: Optional[int] = None
+    """The step at which the loss or a parameter stopped being finite (``fit`` stops there), or None."""
 
     def to_dict(self):
         return asdict(self)
@@ -104,18 +110,16 @@ def warm_up(network, gradient, x, t, write=None, compiling=None):
     """
     check_gradient(network, gradient)
     from ._compile import compile_in_parallel
-    from .two_layer import TwoLayerNet
 
     with compile_notice(write) as timing:
         x_dtype = np.float32 if x.dtype == np.float32 else np.float64
         if compiling is not None:
             compiling.finish(network, x_dtype)
-        elif isinstance(network, TwoLayerNet):
-            # first run on a machine: half of the kernels compile in a second process meanwhile
-            compile_in_parallel(network, gradient, x_dtype)
         else:
-            # dropout draws from np.random and batch norm updates its running statistics: warm a copy
-            network = copy.deepcopy(network)
+            # first run on a machine: part of the kernels compile in a second process meanwhile
+            compile_in_parallel(network, gradient, x_dtype)
+        # a copy: dropout draws from np.random and batch norm updates its running statistics
+        network = copy.deepcopy(network)
         saved = np.random.get_state()
         try:
             GRADIENTS[gradient](network, x[:2], t[:2])
@@ -128,13 +132,76 @@ def warm_up(network, gradient, x, t, write=None, compiling=None):
 
 def check_gradient(network, gradient):
     """Refuse a gradient kind the network does not have, naming the ones it has."""
-    from .two_layer import TwoLayerNet
-
+    kind = kind_of(network)
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {tuple(GRADIENTS)}, got {gradient!r}")
-    if gradient == "numerical-full" and not isinstance(network, TwoLayerNet):
-        raise ValueError(f"gradient 'numerical-full' (the book's whole-forward loop, compiled) exists for the "
-                         f"two-layer net only; {type(network).__name__} has 'numerical' and 'backprop'")
+    if gradient not in network.GRADIENTS:
+        raise ValueError(f"gradient {gradient!r} is not one {kind.name} has: it has "
+                         f"{', '.join(repr(g) for g in network.GRADIENTS)} ('numerical-full', the book's "
+                         "whole-forward loop compiled, exists for the two-layer net only)")
+
+
+def _whole_number(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _data_arrays(network, x, t, split):
+    """``x`` and ``t`` of one split as arrays, checked as the network's methods check a batch."""
+    x, t = np.asarray(x), np.asarray(t)
+    if x.ndim == 0 or t.ndim == 0:
+        raise ValueError(f"x_{split} and t_{split} must be arrays of samples, got shapes {x.shape} and {t.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"x_{split} is empty (0 samples)")
+    if x.shape[0] != t.shape[0]:
+        raise ValueError(f"x_{split} has {x.shape[0]} samples but t_{split} has {t.shape[0]} labels")
+    try:
+        network.check_batch(x[:1], t[:1])  # shapes, dtypes and the label form, as every method checks them
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            raise ValueError("x contains NaN or inf")
+        labels = as_labels(t, x.shape[0], network.output_size)  # every label in range, every row one-hot
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"the {split} set: {error}") from None
+    return x, labels
+
+
+def check_fit_arguments(network, x_train, t_train, x_test, t_test, iters, batch_size, learning_rate, gradient,
+                        eval_every, rng, history, start_step, callbacks):
+    """Every argument of ``fit``, checked before its first step (the network is left unchanged).
+
+    Returns the data as arrays. Raises ``TypeError`` or ``ValueError``
+    naming the argument.
+    """
+    check_gradient(network, gradient)
+    _whole_number(iters, "iters", 0)
+    _whole_number(batch_size, "batch_size", 1)
+    _whole_number(start_step, "start_step", 0)
+    if start_step > iters:
+        raise ValueError(f"start_step {start_step} is past iters {iters}")
+    if eval_every is not None:
+        _whole_number(eval_every, "eval_every", 1)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.integer, np.floating)):
+        raise TypeError(f"learning_rate must be a number, got {learning_rate!r}")
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
+    if rng is not None and not callable(getattr(rng, "choice", None)):
+        raise TypeError(f"rng must be a numpy RandomState (or have a choice method), got {type(rng).__name__}")
+    if history is not None and not isinstance(history, History):
+        raise TypeError(f"history must be a fastnum.train.History, got {type(history).__name__}")
+    for name, callback in callbacks.items():
+        if callback is not None and not callable(callback):
+            raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
+    x_train, t_train = _data_arrays(network, x_train, t_train, "train")
+    x_test, t_test = _data_arrays(network, x_test, t_test, "test")
+    return x_train, t_train, x_test, t_test
+
+
+def params_are_finite(network, names):
+    """Whether every parameter in ``names`` holds finite numbers only."""
+    return all(np.isfinite(network.params[name]).all() for name in names)
 
 
 def _progress_for(progress, iters, start_step, gradient):
@@ -191,26 +258,35 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
 
     Returns
     -------
-    (History, int)
-        The history and the number of steps done in total (``iters`` unless
-        stopped early).
+    History
+        The run's history; ``history.steps_done`` is the number of steps
+        done in total (``iters`` unless stopped early) and
+        ``history.diverged_at`` the step whose update left a parameter or
+        the loss not finite (None when none did). The run stops there: that
+        step is not counted nor recorded, and its parameters are left in
+        ``network``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, named, before the first step (``network`` unchanged).
     """
-    check_gradient(network, gradient)
+    callbacks = {"on_step": on_step, "on_eval": on_eval, "should_stop": should_stop}
+    x_train, t_train, x_test, t_test = check_fit_arguments(
+        network, x_train, t_train, x_test, t_test, iters, batch_size, learning_rate, gradient, eval_every, rng,
+        history, start_step, callbacks)
     compute_gradient = GRADIENTS[gradient]
     rng = np.random if rng is None else rng
     train_size = x_train.shape[0]
-    # what every step's gradient and loss would convert (class indices; float64 images for the
-    # networks that compute from float64 copies), done once: the same numbers, and one-hot rows are
-    # checked here for the whole set instead of per batch. TwoLayerNet reads float32 as it is.
-    from .two_layer import TwoLayerNet
-
-    one_hot = np.ndim(t_train) == 2 and np.shape(t_train)[1] > 1
-    batch_labels = as_labels(t_train, train_size, np.shape(t_train)[1]) if one_hot else t_train
-    floating = np.issubdtype(np.asarray(x_train).dtype, np.floating)
-    batch_dtype = np.float64 if floating and not isinstance(network, TwoLayerNet) else None
+    # float64 images for the networks that compute from float64 copies, converted per batch (the
+    # same numbers); the labels are class indices, checked once for the whole set
+    floating = np.issubdtype(x_train.dtype, np.floating)
+    batch_dtype = None if network.READS_FLOAT32 or not floating else np.float64
     iter_per_epoch = iterations_per_epoch(train_size, batch_size)
     history = History(iter_per_epoch=iter_per_epoch) if history is None else history
     history.iter_per_epoch = iter_per_epoch
+    history.steps_done = start_step
+    history.diverged_at = None
     eval_every = iter_per_epoch if eval_every is None else eval_every
     state = TrainState(step=start_step - 1, iters=iters, iter_per_epoch=iter_per_epoch, history=history, rng=rng)
     report, owned = _progress_for(progress, iters, start_step, gradient)
@@ -232,23 +308,29 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
             start = time.perf_counter()
             batch_mask = rng.choice(train_size, batch_size)
             x_batch = x_train[batch_mask] if batch_dtype is None else x_train[batch_mask].astype(batch_dtype)
-            t_batch = batch_labels[batch_mask]
+            t_batch = t_train[batch_mask]
             grad = compute_gradient(network, x_batch, t_batch)
             for key in grad:
                 network.params[key] -= learning_rate * grad[key]
-            history.train_loss_list.append(float(network.loss(x_batch, t_batch)))
+            # (the loss of non-finite parameters cannot be evaluated: the network refuses them)
+            loss = float(network.loss(x_batch, t_batch)) if params_are_finite(network, grad) else np.nan
+            if not np.isfinite(loss):
+                history.diverged_at = i  # not counted as done: its parameters are not usable
+                return history
+            history.train_loss_list.append(loss)
             history.step_times.append(time.perf_counter() - start)
             state.step = i
+            history.steps_done = i + 1
             report.step(state)
             if on_step is not None:
                 on_step(state)
             if i % eval_every == 0:
                 evaluate(i)
             if should_stop is not None and should_stop() and i + 1 < iters:
-                return history, i + 1
+                return history
         if final_eval and iters > 0 and (not history.eval_steps or history.eval_steps[-1] != iters - 1):
             evaluate(iters - 1)
-        return history, iters
+        return history
     finally:
         if owned:
             report.close()

@@ -76,7 +76,7 @@ def test_numpy_training_reference_follows_the_same_batches_as_fit(rng):
     train_acc, test_acc, _ = train(x, labels, x_test, t_test, iters=40, batch_size=20, hidden=8, seed=3)
     np.random.seed(3)
     network = TwoLayerNet(784, 8, 10)
-    history, _ = fit(network, x, labels, x_test, t_test, iters=40, batch_size=20, gradient="backprop",
+    history = fit(network, x, labels, x_test, t_test, iters=40, batch_size=20, gradient="backprop",
                      progress=False, warm=False)
     assert abs(history.train_acc_list[-1] - train_acc) < 1e-9 and abs(history.test_acc_list[-1] - test_acc) < 1e-9
     np.random.seed(3)

@@ -22,9 +22,8 @@ def _net(seed=0, hidden=6):
 def test_fit_bookkeeping_follows_the_book(data):
     (x, t), (xt, tt) = data
     net = _net()
-    history, done = fit(net, x, t, xt, tt, iters=45, batch_size=10, gradient="backprop",
-                        rng=np.random.RandomState(1))
-    assert done == 45
+    history = fit(net, x, t, xt, tt, iters=45, batch_size=10, gradient="backprop", rng=np.random.RandomState(1))
+    assert history.steps_done == 45 and history.diverged_at is None
     assert len(history.train_loss_list) == len(history.step_times) == 45
     # iter_per_epoch = 200 / 10 = 20: evaluations after steps 0, 20, 40, plus the final one
     assert history.eval_steps == [0, 20, 40, 44]
@@ -40,7 +39,7 @@ def test_fit_updates_as_the_book(data):
     rng = np.random.RandomState(3)
     mask = np.random.RandomState(3).choice(x.shape[0], 10)
     grad = _net().gradient(x[mask], t[mask])
-    history, _ = fit(net, x, t, xt, tt, iters=1, batch_size=10, learning_rate=0.5, gradient="backprop", rng=rng)
+    history = fit(net, x, t, xt, tt, iters=1, batch_size=10, learning_rate=0.5, gradient="backprop", rng=rng)
     for key in before:
         np.testing.assert_array_equal(net.params[key], before[key] - 0.5 * grad[key])
     assert history.train_loss_list[0] == net.loss(x[mask], t[mask])
@@ -52,8 +51,8 @@ def test_numerical_and_backprop_runs_see_the_same_batches_and_stay_close(data):
     for gradient in ("numerical", "backprop", "numerical-full"):
         net = _net(hidden=4)
         rng = np.random.RandomState(7)
-        history, _ = fit(net, x, t, xt, tt, iters=12 if gradient == "numerical-full" else 30,
-                         batch_size=8, gradient=gradient, rng=rng)
+        history = fit(net, x, t, xt, tt, iters=12 if gradient == "numerical-full" else 30, batch_size=8,
+                      gradient=gradient, rng=rng)
         runs[gradient] = (history, rng.get_state()[1].copy(), net)
     (h_num, state_num, _), (h_bp, state_bp, _) = runs["numerical"], runs["backprop"]
     np.testing.assert_array_equal(state_num, state_bp)  # the same draws from the RNG
@@ -66,9 +65,9 @@ def test_numerical_and_backprop_runs_see_the_same_batches_and_stay_close(data):
 def test_fit_stops_cleanly_when_asked(data):
     (x, t), (xt, tt) = data
     calls = []
-    history, done = fit(_net(), x, t, xt, tt, iters=50, batch_size=10, gradient="backprop",
-                        should_stop=lambda: len(calls) >= 7, on_step=lambda s: calls.append(s.step))
-    assert done == 7 and len(history.train_loss_list) == 7
+    history = fit(_net(), x, t, xt, tt, iters=50, batch_size=10, gradient="backprop",
+                  should_stop=lambda: len(calls) >= 7, on_step=lambda s: calls.append(s.step))
+    assert history.steps_done == 7 and len(history.train_loss_list) == 7
 
 
 def test_fit_rejects_unknown_gradient(data):

@@ -5,11 +5,11 @@ and backprop in numpy (``_passes.py``) and the numerical gradient in the
 compiled kernels (``_numgrad.py``), and reads and writes the book's pickles.
 """
 
-import pickle
-
 import numpy as np
 
+from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
+from .._param_files import load_param_pickle, save_param_pickle
 from .._validate import _real_array, as_labels, as_named_params
 from ..multi_layer._passes import cross_entropy
 from ..progress import first_call_notice
@@ -25,27 +25,7 @@ def _positive_int(value, name, minimum=1):
     return int(value)
 
 
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickles dicts of numpy arrays and nothing else: a pickle that names any other class
-    (which could run code) is refused instead of loaded."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"), ("collections", "OrderedDict"),
-        ("_codecs", "encode"),  # protocol 2 writes bytes as str.encode calls: a pure conversion
-    }
-    """What numpy arrays pickle to (protocols 2 to 5; numpy 1 and 2 module names)."""
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"it names {module}.{name}, which is not part of a parameter file "
-                                     f"(only numpy arrays in a dict are read)")
-
-
-class SimpleConvNet:
+class SimpleConvNet(ThreadSafeNetwork):
     """The book's ``SimpleConvNet`` (``ch07/simple_convnet.py``).
 
     conv - relu - pool (2x2, stride 2) - affine - relu - affine - softmax with loss.
@@ -73,8 +53,14 @@ class SimpleConvNet:
     input's height; sizes for which that is not the number of pooled features
     (an odd convolution output, non-square images, strides that do not divide
     evenly) make the book's network fail at its first forward pass, and are
-    refused here when the network is built.
+    refused here when the network is built. The methods hold the network's
+    lock: Python threads sharing one network take turns.
     """
+
+    GRADIENTS = ("numerical", "backprop")
+    """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
+    READS_FLOAT32 = False
+    """Its numpy passes and kernels take float64 images: ``fit`` converts each batch once."""
 
     def __init__(self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10,
                  weight_init_std=0.01):
@@ -121,6 +107,81 @@ class SimpleConvNet:
         self.params["b3"] = np.zeros(self.output_size)
         self._drivers = {}
 
+    # -- the network protocol (fastnum.registry) ---------------------------------
+
+    def spec(self):
+        """The network's description in run files: its convolution, hidden size and input shape."""
+        return {"network": "SimpleConvNet", "hidden": [self.hidden_size], "activation": "relu",
+                "conv_param": dict(self.conv_param), "input_dim": list(self.input_dim)}
+
+    @classmethod
+    def from_spec(cls, spec, n_in, n_out):
+        """A new network for ``spec``; without ``input_dim``, one channel of square ``n_in``-pixel images."""
+        hidden = spec["hidden"]
+        if not isinstance(hidden, list) or len(hidden) != 1:
+            raise ValueError(f"hidden must be a list of one size for SimpleConvNet, got {hidden!r}")
+        if "input_dim" in spec:
+            input_dim = tuple(spec["input_dim"])
+        else:
+            side = int(round(np.sqrt(n_in)))
+            input_dim = (1, side, side)
+        conv_param = spec["conv_param"]
+        if not isinstance(conv_param, dict):
+            raise ValueError(f"conv_param must be a dict, got {conv_param!r}")
+        return cls(input_dim, dict(conv_param), hidden[0], n_out)
+
+    @classmethod
+    def sizes_from_params(cls, spec, params):
+        """(pixels per image, output_size) of the network that ``params`` belong to."""
+        channels, height, width = spec.get("input_dim", (np.shape(params["W1"])[1], 28, 28))
+        return int(channels) * int(height) * int(width), int(np.shape(params["W3"])[-1])
+
+    @classmethod
+    def memory_bytes(cls, spec, n_in, n_out, batch_size):
+        """About the memory training needs: parameters, gradients, the convolution's caches and the
+        dense layers' per-sample buffers."""
+        conv = spec["conv_param"]
+        channels, height, width = spec.get("input_dim", (1, int(round(np.sqrt(n_in))), int(round(np.sqrt(n_in)))))
+        shape = conv_shape((channels, height, width), conv["filter_num"], conv["filter_size"], conv["pad"],
+                           conv["stride"])
+        hidden = spec["hidden"][0]
+        pooled = shape.pooled_size
+        n_params = shape.filters * (channels * shape.filter_size ** 2 + 1) + (pooled + 1) * hidden + (hidden + 1) * n_out
+        conv_cache = batch_size * (channels * (height + 2 * shape.pad) * (width + 2 * shape.pad)
+                                   + 2 * shape.filters * shape.conv_h * shape.conv_w)
+        dense = batch_size * 12 * pooled + hidden * 11 * pooled
+        return 8 * (4 * n_params + conv_cache + dense)
+
+    def param_shapes(self):
+        """Every parameter's shape, in the book's order."""
+        s = self._shape
+        return {"W1": (s.filters, s.channels, s.filter_size, s.filter_size), "b1": (s.filters,),
+                "W2": (s.pooled_size, self.hidden_size), "b2": (self.hidden_size,),
+                "W3": (self.hidden_size, self.output_size), "b3": (self.output_size,)}
+
+    def state_arrays(self):
+        """Arrays besides ``params`` a run keeps: none for this network."""
+        return {}
+
+    def set_state_arrays(self, arrays):
+        if arrays:
+            raise ValueError(f"SimpleConvNet has no state arrays, got {', '.join(arrays)}")
+
+    @property
+    def sample_shape(self):
+        """One image as the network takes it: (channels, height, width)."""
+        return tuple(self.input_dim)
+
+    def summary(self):
+        """The network in a few words: ``SimpleConvNet (conv 30 5x5, pool 2x2, hidden 100)``."""
+        c = self.conv_param
+        return (f"SimpleConvNet (conv {c['filter_num']} {c['filter_size']}x{c['filter_size']}, pool 2x2, "
+                f"hidden {self.hidden_size})")
+
+    def check_batch(self, x, t):
+        """Raise the error a method would raise for this batch (shape, dtype, labels); compute nothing."""
+        self._inputs(x, t)
+
     # -- helpers -------------------------------------------------------------
 
     def _params(self):
@@ -147,18 +208,21 @@ class SimpleConvNet:
 
     # -- the book's API ------------------------------------------------------
 
+    @serialised
     def predict(self, x):
         """Scores (the last affine layer's output), (N, output_size)."""
         params = self._params()
         x, _ = self._inputs(x)
         return forward(self._shape, params, x)[0]
 
+    @serialised
     def loss(self, x, t):
         """The book's loss: softmax cross-entropy with the 1e-7 in the log."""
         params = self._params()
         x, labels = self._inputs(x, t)
         return float(cross_entropy(forward(self._shape, params, x)[0], labels))
 
+    @serialised
     def accuracy(self, x, t, batch_size=100):
         """Fraction of samples whose highest score is the label, in batches of ``batch_size``.
 
@@ -177,6 +241,7 @@ class SimpleConvNet:
             correct += np.sum(np.argmax(forward(self._shape, params, images)[0], axis=1) == labels[chunk])
         return correct / x.shape[0]
 
+    @serialised
     def gradient(self, x, t):
         """Gradient of the loss by backpropagation (the book's ``gradient``)."""
         params = self._params()
@@ -184,6 +249,7 @@ class SimpleConvNet:
         scores, trace = forward(self._shape, params, x)
         return backward(self._shape, params, scores, labels, trace)
 
+    @serialised
     def numerical_gradient(self, x, t):
         """Central-difference gradient (h = 1e-4) of the book's loss, every parameter.
 
@@ -215,31 +281,19 @@ class SimpleConvNet:
 
     # -- the book's parameter files ----------------------------------------------
 
+    @serialised
     def save_params(self, file_name="params.pkl"):
         """Write ``params`` as the book does: a pickled dict of numpy arrays."""
-        params = {key: np.asarray(value) for key, value in self.params.items()}
-        with open(file_name, "wb") as handle:
-            pickle.dump(params, handle)
+        save_param_pickle(self.params, file_name)
 
+    @serialised
     def load_params(self, file_name="params.pkl"):
         """Read a parameter file written by ``save_params`` or by the book's ``save_params``.
 
-        Only a dict of numpy arrays with this network's keys and shapes is
-        accepted: a pickle naming anything else is refused without running
-        it, and ``params`` are left unchanged when the file does not fit.
+        Only a dict of numpy arrays of real numbers with exactly this
+        network's keys and shapes, and no NaN or inf, is accepted: a pickle
+        naming anything else is refused without running it, and ``params``
+        are left unchanged (``ValueError`` naming the file and the key) when
+        the file does not fit.
         """
-        with open(file_name, "rb") as handle:
-            try:
-                loaded = _ArraysOnlyUnpickler(handle).load()
-            except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
-                raise ValueError(f"{file_name} is not a parameter file: {error}") from None
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{file_name} holds a {type(loaded).__name__}, not a dict of parameters")
-        candidate = dict(self.params)
-        candidate.update(loaded)
-        previous, self.params = self.params, candidate
-        try:
-            self._params()
-        except (KeyError, ValueError, TypeError) as error:
-            self.params = previous
-            raise ValueError(f"{file_name} does not fit this network: {error}") from None
+        self.params = load_param_pickle(self, file_name)

@@ -10,9 +10,11 @@ dispatch: ``predict``/``loss``/``gradient`` to the numpy passes
 
 import numpy as np
 
+from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._validate import _real_array, as_batch, as_labels, as_named_params
 from ..progress import first_call_notice
+from ..kernels.distinct_values import padded_width
 from ._buffers import pack_layers, unpack_hidden_weights
 from ._numgrad_batchnorm import BatchNormGradient
 from ._numgrad_per_sample import PerSampleGradient
@@ -39,7 +41,7 @@ def _finite_number(value, name, minimum=None, below=None):
     return float(value)
 
 
-class MultiLayerNetExtend:
+class MultiLayerNetExtend(ThreadSafeNetwork):
     """The book's ``MultiLayerNetExtend`` (``common/multi_layer_net_extend.py``).
 
     Affine, [batch norm], activation, [dropout] per hidden layer, then affine
@@ -87,7 +89,17 @@ class MultiLayerNetExtend:
       norm running statistics 2n times. fastnum leaves ``params`` bitwise
       unchanged and updates the running statistics once, as one training
       forward pass would.
+
+    The methods hold the network's lock: Python threads sharing one network
+    take turns, each getting the serial result.
     """
+
+    GRADIENTS = ("numerical", "backprop")
+    """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
+    READS_FLOAT32 = False
+    """Its numpy passes and kernels take float64 images: ``fit`` converts each batch once."""
+    SPEC_KEYS = ("hidden", "activation", "weight_init_std", "weight_decay_lambda", "use_dropout", "dropout_ration",
+                 "use_batchnorm")
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
                  weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False):
@@ -133,6 +145,117 @@ class MultiLayerNetExtend:
         self.running_mean = [None] * self.hidden_layer_num
         self.running_var = [None] * self.hidden_layer_num
         self._drivers = {}
+
+    # -- the network protocol (fastnum.registry) ---------------------------------
+
+    def spec(self):
+        """The network's description in run files: the book's constructor arguments."""
+        return {
+            "network": "MultiLayerNetExtend", "hidden": list(self.hidden_size_list), "activation": self.activation,
+            "weight_init_std": self.weight_init_std, "weight_decay_lambda": self.weight_decay_lambda,
+            "use_dropout": self.use_dropout, "dropout_ration": self.dropout_ration,
+            "use_batchnorm": self.use_batchnorm,
+        }
+
+    @classmethod
+    def from_spec(cls, spec, n_in, n_out):
+        """A new ``MultiLayerNetExtend`` for ``spec`` (initial weights drawn from ``np.random`` as the book)."""
+        missing = [key for key in cls.SPEC_KEYS if key not in spec]
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing)}")
+        for flag in ("use_dropout", "use_batchnorm"):
+            if not isinstance(spec[flag], bool):
+                raise ValueError(f"{flag} must be true or false, got {spec[flag]!r}")
+        return MultiLayerNetExtend(
+            n_in, spec["hidden"], n_out, activation=spec["activation"], weight_init_std=spec["weight_init_std"],
+            weight_decay_lambda=spec["weight_decay_lambda"], use_dropout=spec["use_dropout"],
+            dropout_ration=spec["dropout_ration"], use_batchnorm=spec["use_batchnorm"],
+        )
+
+    @classmethod
+    def sizes_from_params(cls, spec, params):
+        """(input_size, output_size) of the network that ``params`` belong to."""
+        return int(np.shape(params["W1"])[0]), int(np.shape(params[f"W{len(spec['hidden']) + 1}"])[-1])
+
+    @classmethod
+    def memory_bytes(cls, spec, n_in, n_out, batch_size):
+        """About the memory training needs: parameters, gradients and the numerical gradient's buffers
+        (per layer and sample: activations, distinct values, sensitivities; per unit: scratch rows)."""
+        sizes = [n_in, *spec["hidden"], n_out]
+        n_layers = len(sizes) - 2
+        widest, widest_in = max(sizes[1:-1]), max(sizes[:-2])
+        width = padded_width(widest_in)
+        n_params = sum((sizes[i] + 1) * sizes[i + 1] for i in range(len(sizes) - 1))
+        per_sample = n_layers * (5 * widest + 7 * width + 3 * widest_in + max(n_layers - 1, 0) * widest * n_out)
+        per_unit = n_layers * widest * (9 * width + 2 * max(widest, n_out))
+        return 8 * (4 * n_params + batch_size * per_sample + per_unit)
+
+    def param_shapes(self):
+        """Every parameter's shape, in the book's order of ``params``."""
+        sizes = self._sizes
+        shapes = {}
+        for idx in range(1, len(sizes)):
+            shapes[f"W{idx}"] = (sizes[idx - 1], sizes[idx])
+            shapes[f"b{idx}"] = (sizes[idx],)
+        if self.use_batchnorm:
+            for idx in range(1, len(sizes) - 1):
+                shapes[f"gamma{idx}"] = (sizes[idx],)
+                shapes[f"beta{idx}"] = (sizes[idx],)
+        return shapes
+
+    def state_arrays(self):
+        """Batch norm's running statistics (``running_mean{k}``, ``running_var{k}``), once there are any."""
+        arrays = {}
+        for k, (mean, var) in enumerate(zip(self.running_mean, self.running_var)):
+            if mean is not None:
+                arrays[f"running_mean{k + 1}"] = mean
+                arrays[f"running_var{k + 1}"] = var
+        return arrays
+
+    def set_state_arrays(self, arrays):
+        """Put ``state_arrays``' arrays back, checked (every name known, shapes, finite; variances >= 0)."""
+        expected = {}
+        for k, size in enumerate(self.hidden_size_list):
+            expected[f"running_mean{k + 1}"] = expected[f"running_var{k + 1}"] = (size,)
+        unknown = [name for name in arrays if name not in expected]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not a running statistic of this network")
+        checked = {}
+        for name, value in arrays.items():
+            value = np.asarray(value)
+            if value.dtype == object or not np.issubdtype(value.dtype, np.number) or value.shape != expected[name]:
+                raise ValueError(f"{name} must be {expected[name]} real numbers, got {value.dtype} {value.shape}")
+            value = value.astype(np.float64)
+            if not np.isfinite(value).all() or (name.startswith("running_var") and (value < 0).any()):
+                raise ValueError(f"{name} holds NaN, inf{' or a negative variance' if 'var' in name else ''}")
+            checked[name] = value
+        for k in range(self.hidden_layer_num):
+            mean, var = checked.get(f"running_mean{k + 1}"), checked.get(f"running_var{k + 1}")
+            if (mean is None) != (var is None):
+                raise ValueError(f"running_mean{k + 1} and running_var{k + 1} come together")
+            if mean is not None:
+                self.running_mean[k], self.running_var[k] = mean, var
+
+    @property
+    def sample_shape(self):
+        """One image as the network takes it (flat; (1, 28, 28) images are flattened as the book's Affine)."""
+        return (self.input_size,)
+
+    def summary(self):
+        """The network in a few words: ``MultiLayerNetExtend 784-100-100-10 relu (init relu, batch norm)``."""
+        sizes = "-".join(str(n) for n in self._sizes)
+        extras = [f"init {self.weight_init_std}"]
+        if self.weight_decay_lambda:
+            extras.append(f"weight decay {self.weight_decay_lambda:g}")
+        if self.use_batchnorm:
+            extras.append("batch norm")
+        if self.use_dropout:
+            extras.append(f"dropout {self.dropout_ration:g}")
+        return f"MultiLayerNetExtend {sizes} {self.activation} ({', '.join(extras)})"
+
+    def check_batch(self, x, t):
+        """Raise the error a method would raise for this batch (shape, dtype, labels); compute nothing."""
+        self._inputs(x, t)
 
     # -- helpers -------------------------------------------------------------
 
@@ -208,6 +331,7 @@ class MultiLayerNetExtend:
 
     # -- the book's API ------------------------------------------------------
 
+    @serialised
     def predict(self, x, train_flg=False):
         """Scores (the last affine layer's output), (B, output_size).
 
@@ -218,18 +342,21 @@ class MultiLayerNetExtend:
         logits = self._forward(x, bool(train_flg))[0]
         return logits[0] if single else logits
 
+    @serialised
     def loss(self, x, t, train_flg=False):
         """The book's loss: softmax cross-entropy (1e-7 in the log) plus the weight decay term."""
         x, labels, _ = self._inputs(x, t)
         logits, _, _, W, _ = self._forward(x, bool(train_flg))
         return float(cross_entropy(logits, labels) + weight_decay(self._arch, W))
 
+    @serialised
     def accuracy(self, x, t):
         """Fraction of samples whose highest score (evaluation mode) is the label."""
         x, labels, _ = self._inputs(x, t)
         predicted = np.argmax(self._forward(x, False)[0], axis=1)
         return np.sum(predicted == labels) / float(x.shape[0])
 
+    @serialised
     def gradient(self, x, t):
         """Gradient of the training-mode loss by backpropagation (the book's ``gradient``)."""
         x, labels, _ = self._inputs(x, t)
@@ -247,6 +374,7 @@ class MultiLayerNetExtend:
                 grads[f"beta{idx}"] = dbeta[idx - 1]
         return grads
 
+    @serialised
     def numerical_gradient(self, x, t):
         """Central-difference gradient (h = 1e-4) of the training-mode loss, every parameter.
 
@@ -308,10 +436,12 @@ class MultiLayerNet(MultiLayerNetExtend):
         self._configure(input_size, hidden_size_list, output_size, activation, weight_init_std,
                         weight_decay_lambda, False, 0.5, False)
 
+    @serialised
     def predict(self, x):
         """Scores (the last affine layer's output), (B, output_size)."""
         return super().predict(x)
 
+    @serialised
     def loss(self, x, t):
         """The book's loss: softmax cross-entropy (1e-7 in the log) plus the weight decay term."""
         return super().loss(x, t)

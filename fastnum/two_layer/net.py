@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 
+from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._validate import PARAM_NAMES, as_batch, as_labels, as_params
 from ..kernels.activations import ACTIVATIONS
@@ -83,7 +84,7 @@ class _IncrementalBuffers:
         self.block_grads = np.empty((n_blocks, n_in + 1, UNITS_PER_BLOCK))
 
 
-class TwoLayerNet:
+class TwoLayerNet(ThreadSafeNetwork):
     """The book's two-layer network: affine, sigmoid (or ReLU), affine, softmax.
 
     Drop-in for ``ch04/two_layer_net.py`` of "Deep Learning from Scratch":
@@ -113,9 +114,15 @@ class TwoLayerNet:
     -----
     ``t`` may be one-hot rows (B, output_size) or class indices (B,) in every
     method. ``x`` may be any real dtype and memory order; it is used as float64.
-    A network reuses its buffers across calls, so share one network between
-    Python threads only with a lock (the kernels themselves use all cores).
+    A network reuses its buffers across calls; its methods hold the
+    network's lock, so Python threads sharing one network take turns (each
+    gets the serial result) while the kernels themselves use all cores.
     """
+
+    GRADIENTS = ("numerical", "numerical-full", "backprop")
+    """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
+    READS_FLOAT32 = True
+    """float32 images go to the kernels as they are (each pixel widened exactly as it is read)."""
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, activation="sigmoid"):
         sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size}
@@ -137,6 +144,61 @@ class TwoLayerNet:
         self.params["W2"] = weight_init_std * np.random.randn(hidden_size, output_size)
         self.params["b2"] = np.zeros(output_size)
         self._workspaces = {}
+
+    # -- the network protocol (fastnum.registry) ---------------------------------
+
+    def spec(self):
+        """The network's description in run files: ``{"network": "TwoLayerNet", "hidden": [H], "activation": ...}``."""
+        return {"network": "TwoLayerNet", "hidden": [self.hidden_size], "activation": self.activation}
+
+    @classmethod
+    def from_spec(cls, spec, n_in, n_out):
+        """A new network for ``spec`` (initial weights drawn from ``np.random`` as the book)."""
+        hidden = spec["hidden"]
+        if not isinstance(hidden, list) or len(hidden) != 1:
+            raise ValueError(f"hidden must be a list of one size for TwoLayerNet, got {hidden!r}")
+        return cls(n_in, hidden[0], n_out, activation=spec.get("activation", "sigmoid"))
+
+    @classmethod
+    def sizes_from_params(cls, spec, params):
+        """(input_size, output_size) of the network that ``params`` belong to."""
+        return int(np.shape(params["W1"])[0]), int(np.shape(params["W2"])[-1])
+
+    @classmethod
+    def memory_bytes(cls, spec, n_in, n_out, batch_size):
+        """About the memory training needs: parameters, gradients, the update's temporaries and the
+        incremental gradient's buffers (its scratch rows are the widest: nine per hidden unit)."""
+        n_hidden = spec["hidden"][0]
+        width = padded_width(n_in)
+        n_params = (n_in + 1) * n_hidden + (n_hidden + 1) * n_out
+        scratch = n_hidden * (N_SCRATCH_ROWS * width + (n_in + 1)) + batch_size * (6 * n_hidden + 3 * n_in)
+        return 8 * (4 * n_params + scratch)
+
+    def param_shapes(self):
+        """Every parameter's shape, in the book's order."""
+        return {"W1": (self.input_size, self.hidden_size), "b1": (self.hidden_size,),
+                "W2": (self.hidden_size, self.output_size), "b2": (self.output_size,)}
+
+    def state_arrays(self):
+        """Arrays besides ``params`` a run keeps: none for this network."""
+        return {}
+
+    def set_state_arrays(self, arrays):
+        if arrays:
+            raise ValueError(f"TwoLayerNet has no state arrays, got {', '.join(arrays)}")
+
+    @property
+    def sample_shape(self):
+        """One image as the network takes it."""
+        return (self.input_size,)
+
+    def summary(self):
+        """The network in a few words: ``TwoLayerNet 784-50-10 sigmoid``."""
+        return f"TwoLayerNet {self.input_size}-{self.hidden_size}-{self.output_size} {self.activation}"
+
+    def check_batch(self, x, t):
+        """Raise the error a method would raise for this batch (shape, dtype, labels); compute nothing."""
+        self._inputs(x, t)
 
     # -- helpers -------------------------------------------------------------
 
@@ -211,6 +273,7 @@ class TwoLayerNet:
 
     # -- the book's API ------------------------------------------------------
 
+    @serialised
     def predict(self, x):
         """Softmax probabilities of the classes, (B, output_size); (output_size,) for 1-D ``x``."""
         params = self._params()
@@ -221,6 +284,7 @@ class TwoLayerNet:
             softmax_kernel(ws.a2, y)
         return y[0] if single else y
 
+    @serialised
     def loss(self, x, t):
         """The book's loss: ``cross_entropy_error(predict(x), t)`` (with the 1e-7 inside the log)."""
         params = self._params()
@@ -230,6 +294,7 @@ class TwoLayerNet:
             forward(*forward_args)
             return float(loss(*loss_args))
 
+    @serialised
     def accuracy(self, x, t):
         """Fraction of samples whose most probable class is the label."""
         params = self._params()
@@ -238,6 +303,7 @@ class TwoLayerNet:
             predicted = predicted_labels(x, *params, self._relu)
         return np.sum(predicted == labels) / float(x.shape[0])
 
+    @serialised
     def numerical_gradient(self, x, t, method="incremental"):
         """Central-difference gradient of the loss, h = 1e-4, for every parameter.
 
@@ -286,6 +352,7 @@ class TwoLayerNet:
                 perturb_kernel_any_steps(*perturb_args)
         return self._as_grads(grads.W1, grads.b1, grads.W2, grads.b2)
 
+    @serialised
     def gradient(self, x, t):
         """Gradient of the loss by backpropagation (the book's ``gradient``)."""
         params = self._params()
