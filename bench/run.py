@@ -97,29 +97,13 @@ def summarise(result):
     return result
 
 
-def vector_width():
-    """"AVX-512", "AVX2" or what the CPU flags say (what numba's code for this host uses)."""
-    try:
-        flags = next(line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2")):
-        if flag in flags:
-            return name
-    return "unknown"
-
-
 def machine_facts():
     import numba
     from threadpoolctl import threadpool_info
 
-    cpu = "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or cpu
+    from fastnum._machine import cpu_model, vector_width
+
+    cpu = cpu_model()
     try:
         import scipy
 
@@ -281,7 +265,9 @@ def build_parser():
                         help="a smoke test: fewer samples and repeats (a minute or two)")
     parser.add_argument("--full-reference", action="store_true", help="time the book's loop over every parameter")
     parser.add_argument("--threads", type=int, default=None, help="numba threads for fastnum (default: all cores)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for benchmark.{md,json,png}")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the report (default bench/results/; with --quick a new temporary folder, "
+                        "so that a smoke run never overwrites the committed results)")
     parser.add_argument("--update-readme", action="store_true", help="rewrite the README's performance table")
     parser.add_argument("--training", action="store_true",
                         help="instead: the 16-epoch runs, fastnum train against plain-numpy backprop training")
@@ -299,6 +285,12 @@ def main(argv=None):
     import numba
 
     args.threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    if args.quick and args.update_readme:
+        raise SystemExit("python -m bench: --quick is a smoke run; it does not write the README (drop --update-readme)")
+    if args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix="fastnum-bench-quick-")) if args.quick else RESULTS
+        if args.quick:
+            print(f"a smoke run: its report goes to {args.out} (--out to choose)", flush=True)
     if args.quick:
         args.n_sampled, args.repeats, args.sampled_repeats, args.full_repeats = 200, 3, 2, 1
         args.hidden_grid, args.batch_grid = [50, 100], [10, 100]

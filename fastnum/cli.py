@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._machine import available_memory_bytes, cpu_model
 from .architectures import spec_from_config
 from .datasets import DATASETS, DISPLAY_NAMES, N_CLASSES
 from .mnist import DATA_DIR_ENV, IMAGE_SIDE
@@ -161,32 +162,6 @@ def _versions():
     return {"fastnum": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "numba_threads": numba.get_num_threads(), "processor": cpu_model()}
-
-
-def cpu_model(cpuinfo="/proc/cpuinfo"):
-    """The processor's model name: Linux's ``/proc/cpuinfo``, else what ``platform`` knows, else "unknown"."""
-    try:
-        for line in Path(cpuinfo).read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, UnicodeDecodeError):
-        pass
-    return platform.processor() or "unknown"
-
-
-def available_memory_bytes(meminfo="/proc/meminfo"):
-    """What this machine can still give a process: Linux's MemAvailable, else its physical memory
-    (``os.sysconf``), else None when neither can be read."""
-    try:
-        for line in Path(meminfo).read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def _gib(n_bytes):

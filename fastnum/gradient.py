@@ -58,6 +58,12 @@ def _check_perturbable(x, name="x"):
         raise TypeError(
             f"{name} must be a numpy array, perturbed in place, got {type(x).__name__}"
         )
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(
+            f"{name} has dtype {x.dtype}: the numerical gradient is of a real function of real numbers; "
+            f"pass the real parts ({name}.real.astype(np.float64)) or split real and imaginary parts into "
+            "two real arrays"
+        )
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(
             f"{name} has dtype {x.dtype}: it must be a float array, because x + 1e-4 "

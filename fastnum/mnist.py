@@ -161,9 +161,9 @@ def _header(path, data, n_dims, magic):
         raise DataFileError(f"{path}: {len(data)} bytes, too short for an IDX header")
     found = int.from_bytes(data[:4], "big")
     if found != magic:
-        kind = "image" if magic == IMAGE_MAGIC else "label"
+        kind = "an image" if magic == IMAGE_MAGIC else "a label"
         raise DataFileError(
-            f"{path}: IDX magic number {found}, expected {magic} for an {kind} file "
+            f"{path}: IDX magic number {found}, expected {magic} for {kind} file "
             "(wrong file, or not decompressed correctly)"
         )
     dims = [int.from_bytes(data[4 + 4 * d : 8 + 4 * d], "big") for d in range(n_dims)]

@@ -31,9 +31,9 @@ def _train(*args):
     return main(["train", "--no-progress", "--no-verify-data", *map(str, args)])
 
 
-def _child(args, cwd=ROOT, **kwargs):
-    """``python -m fastnum train ...`` in a child process, unbuffered."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def _child(args, cwd=ROOT, env=None, **kwargs):
+    """``python -m fastnum train ...`` in a child process, unbuffered (``env``: variables to add)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.Popen([sys.executable, "-m", "fastnum", "train", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, **kwargs)
 
@@ -485,3 +485,180 @@ def test_convnet_refuses_options_it_has_not(data_dir, tmp_path, capsys, options)
         _train("--network", "convnet", "--iters", 2, "--data-dir", data_dir, "--out", tmp_path / "run", *options)
     assert "convnet" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# -- one error boundary: every user error one line, exit 2; a bug one line and a traceback file ------
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "1.5"])
+def test_seeds_outside_numpys_range_are_one_line(seed, data_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        _train("--iters", 2, "--seed", seed, "--data-dir", data_dir, "--out", tmp_path / "run")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "fastnum train: error: argument --seed: " in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def _no_work(monkeypatch):
+    """Make loading the data or compiling fail the test: an error must come before either."""
+    import fastnum._compile
+    import fastnum.mnist
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the options were refused")
+
+    monkeypatch.setattr(fastnum.mnist, "read_dataset", forbidden)
+    monkeypatch.setattr(fastnum._compile, "start_compiling", forbidden)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc")
+def test_an_out_folder_that_cannot_be_created_is_refused_before_any_work(data_dir, monkeypatch, capsys):
+    _no_work(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        _train("--iters", 2, "--data-dir", data_dir, "--out", "/proc/fastnum-run")
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("fastnum train: error: --out /proc/fastnum-run cannot be created: ")
+
+
+def test_a_network_too_large_for_the_memory_is_refused_before_any_work(data_dir, tmp_path, monkeypatch, capsys):
+    _no_work(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        _train("--hidden", 100000000, "--data-dir", data_dir, "--out", tmp_path / "run")
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("fastnum train: error: --hidden 100000000 with --batch-size 100 needs about ")
+    assert "GiB" in err and "available" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda config, params: config.update(batch_size=0), "config batch_size must be at least 1"),
+    (lambda config, params: params["W1"].__setitem__((0, 0), np.nan), "W1 contains NaN or inf"),
+    (lambda config, params: config.update(hidden=[3]), "W1 has shape"),
+])
+def test_an_edited_checkpoint_is_one_line_on_resume(edit, message, data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train("--iters", 3, "--batch-size", 10, "--hidden", 2, "--gradient", "backprop",
+                  "--data-dir", data_dir, "--out", out) == 0
+    checkpoint = load_checkpoint(out)
+    config, params = checkpoint.config, checkpoint.params
+    edit(config, params)
+    fastnum.runs.save_checkpoint(out, params, 3, checkpoint.rng_state, config, checkpoint.log_position)
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(SystemExit) as info:
+        _train("--resume", out)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"fastnum train: error: --resume {out}: ") and message in err[0]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files  # nothing changed
+
+
+def test_divergence_stops_the_run_cleanly_with_its_files(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = _train("--iters", 50, "--batch-size", 10, "--hidden", 3, "--gradient", "backprop", "--lr", "1e308",
+                  "--data-dir", data_dir, "--eval-every", 5, "--out", out)
+    assert code == fastnum.cli.DIVERGED_EXIT
+    err = capsys.readouterr().err.strip().splitlines()
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "diverged" and run["diverged_at_step"] == run["steps_done"] < 50
+    assert f"at step {run['diverged_at_step']}" in err[-1] and "smaller" in err[-1] and "--lr" in err[-1]
+    for name in ("history.json", "history.csv", "accuracy.png", "loss.png", "checkpoint.npz"):
+        assert (out / name).is_file(), name
+    assert not (out / "params.npz").exists()
+    checkpoint = load_checkpoint(out)  # the last checkpoint holds finite parameters
+    assert checkpoint.next_step <= run["diverged_at_step"]
+
+
+def test_a_bug_is_one_line_with_its_traceback_in_the_run_folder(data_dir, tmp_path, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a deliberate\nbug")
+
+    monkeypatch.setattr(fastnum.runs, "save_plots", broken)
+    out = tmp_path / "run"
+    code = _train("--iters", 3, "--batch-size", 10, "--hidden", 2, "--gradient", "backprop", "--data-dir",
+                  data_dir, "--out", out)
+    assert code == fastnum.cli.BUG_EXIT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fastnum train: internal error while writing the run's files ")
+    assert "a deliberate bug" in err[0] and str(out / "traceback.txt") in err[0]
+    assert "RuntimeError: a deliberate" in (out / "traceback.txt").read_text()
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_signal_cannot_be_swallowed_by_except_exception():
+    assert not issubclass(fastnum.cli.Aborted, Exception)
+
+
+# -- run folders belong to one process at a time ------------------------------------------------
+
+
+def test_a_folder_in_use_is_refused_and_a_dead_holder_does_not_block(data_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert _train("--iters", 3, "--batch-size", 10, "--hidden", 2, "--gradient", "backprop", "--data-dir",
+                  data_dir, "--out", out) == 0
+    empty = tmp_path / "empty"
+    held = [fastnum.runs.RunFolder.claim(out, new=False), fastnum.runs.RunFolder.claim(empty, new=True)]
+    try:
+        _no_work(monkeypatch)
+        for args in (["--resume", out], ["--iters", 2, "--data-dir", data_dir, "--out", empty]):
+            with pytest.raises(SystemExit) as info:
+                _train(*args)
+            assert info.value.code == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "is in use by another fastnum train" in err[0]
+    finally:
+        for folder in held:
+            folder.release()
+    assert not empty.exists()  # the holder created it and wrote nothing: it is gone again
+    # a holder killed with SIGKILL: the operating system released its lock
+    script = ("import os, signal, sys\nfrom fastnum.runs import RunFolder\n"
+              "RunFolder.claim(sys.argv[1], new=False)\nprint('held', flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    killed = subprocess.run([sys.executable, "-c", script, str(out)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert killed.stdout.strip() == "held" and killed.returncode == -signal.SIGKILL
+    fastnum.runs.RunFolder.claim(out, new=False).release()
+
+
+def test_two_runs_started_together_on_one_folder(data_dir, tmp_path):
+    """Two ``fastnum train --out D`` at once: one runs, the other is refused (not 600 rows for 300 steps)."""
+    out = tmp_path / "run"
+    args = ["--no-progress", "--no-verify-data", "--iters", 300, "--batch-size", 10, "--hidden", 2, "--gradient",
+            "backprop", "--eval-every", 100, "--data-dir", data_dir, "--out", out]
+    children = [_child(args) for _ in range(2)]
+    results = [(child.wait(timeout=300), child.stderr.read()) for child in children]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "in use by another fastnum train" in refused or "is not empty" in refused
+    assert len((out / "history.csv").read_text().splitlines()) == 301
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads the processes' environments in /proc")
+def test_sigterm_while_the_kernels_compile_is_one_line_and_leaves_nothing(data_dir, tmp_path):
+    """An empty numba cache: SIGTERM during the first compile ends at once, exit 143, no traceback,
+    no run folder, no compile child left running."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}
+    out = tmp_path / "run"
+    child = _child(["--no-progress", "--no-verify-data", "--iters", 5, "--batch-size", 10, "--hidden", 3,
+                    "--data-dir", data_dir, "--out", out], env=env)
+    for line in child.stdout:
+        if line.startswith("compiling"):
+            break
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err
+    assert err.strip().splitlines() == ["fastnum train: interrupted while compiling the kernels; nothing was written"]
+    assert not out.exists()
+    # the compile child was stopped too: no process of this test's cache is left compiling
+    leftover = [p for p in Path("/proc").glob("[0-9]*") if _environ_mentions(p, str(tmp_path / "empty-cache"))]
+    assert leftover == []
+
+
+def _environ_mentions(proc, text):
+    try:
+        return text.encode() in (proc / "environ").read_bytes()
+    except OSError:
+        return False

@@ -101,3 +101,64 @@ def test_seeded_fit_is_the_books_run(data):
     np.testing.assert_array_equal(seen[-1], x[first_batch])
 
 
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be a whole number"),
+    ({"eval_every": 0}, ValueError, "eval_every must be at least 1"),
+    ({"learning_rate": float("nan")}, ValueError, "learning_rate must be a positive finite number"),
+    ({"learning_rate": -0.1}, ValueError, "learning_rate must be a positive finite number"),
+    ({"learning_rate": "0.1"}, TypeError, "learning_rate must be a number"),
+    ({"iters": -1}, ValueError, "iters must be at least 0"),
+    ({"start_step": 9}, ValueError, "start_step 9 is past iters 5"),
+    ({"gradient": "numerical-full", "network": "multi"}, ValueError, "numerical-full"),
+    ({"rng": 3}, TypeError, "rng must be a numpy RandomState"),
+    ({"on_step": "print"}, TypeError, "on_step must be callable"),
+    ({"history": {}}, TypeError, "history must be a fastnum.train.History"),
+    ({"t_train": "short"}, ValueError, "x_train has 200 samples but t_train has 199 labels"),
+    ({"x_test": "empty"}, ValueError, "x_test is empty"),
+    ({"x_train": "wide"}, ValueError, "the train set: x has 785 features per sample"),
+    ({"x_train": "nan"}, ValueError, "the train set: x contains NaN or inf"),
+    ({"t_test": "out of range"}, ValueError, "the test set: label 10 in t is outside"),
+])
+def test_fit_checks_every_argument_before_the_first_step(data, arguments, error, message):
+    from fastnum import MultiLayerNet
+
+    (x, t), (xt, tt) = data
+    net = MultiLayerNet(784, [5], 10) if arguments.pop("network", None) == "multi" else _net()
+    before = {k: v.copy() for k, v in net.params.items()}
+    kwargs = dict(iters=5, batch_size=10, gradient="backprop", progress=False)
+    edits = {"short": lambda a: a[:-1], "empty": lambda a: a[:0], "wide": lambda a: np.hstack([a, a[:, :1]]),
+             "nan": lambda a: np.where(np.arange(a.shape[1]) == 3, np.nan, a),
+             "out of range": lambda a: np.where(np.arange(a.shape[0]) == 2, 10, a)}
+    arrays = {"x_train": x, "t_train": t, "x_test": xt, "t_test": tt}
+    for name, value in arguments.items():
+        if name in arrays:
+            arrays[name] = edits[value](arrays[name])
+        else:
+            kwargs[name] = value
+    with pytest.raises(error, match=message):
+        fit(net, arrays["x_train"], arrays["t_train"], arrays["x_test"], arrays["t_test"], **kwargs)
+    for key in before:
+        np.testing.assert_array_equal(net.params[key], before[key])
+
+
+def test_fit_stops_where_the_loss_stops_being_finite(data):
+    (x, t), (xt, tt) = data
+    net = _net()
+    evaluations = []
+    history = fit(net, x, t, xt, tt, iters=30, batch_size=10, learning_rate=1e308, gradient="backprop",
+                  progress=False, on_eval=lambda state: evaluations.append(state.step))
+    assert history.diverged_at is not None and history.steps_done == history.diverged_at < 30
+    assert len(history.train_loss_list) == history.steps_done
+    assert all(np.isfinite(history.train_loss_list))
+    params_finite = all(np.isfinite(net.params[k]).all() for k in net.params)  # left as the step made them
+    assert not params_finite or not np.isfinite(net.loss(x[:10], t[:10]))
+
+
+def test_fit_returns_the_history_with_the_steps_done(data):
+    (x, t), (xt, tt) = data
+    history = fit(_net(), x, t, xt, tt, iters=3, batch_size=10, gradient="backprop", progress=False)
+    assert isinstance(history, History) and history.steps_done == 3 and history.diverged_at is None
+    assert History.from_dict(json.loads(json.dumps(history.to_dict()))) == history
