@@ -280,17 +280,26 @@ def build_parser():
     return parser
 
 
+def report_folder(args):
+    """Where the report goes: ``--out``, else ``bench/results/``; a ``--quick`` smoke run never writes
+    the committed results (a new temporary folder, said on the first line) nor the README."""
+    if args.quick and args.update_readme:
+        raise SystemExit("python -m bench: --quick is a smoke run; it does not write the README (drop --update-readme)")
+    if args.out is not None:
+        return args.out
+    if not args.quick:
+        return RESULTS
+    out = Path(tempfile.mkdtemp(prefix="fastnum-bench-quick-"))
+    print(f"a smoke run: its report goes to {out} (--out to choose)", flush=True)
+    return out
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     import numba
 
     args.threads = args.threads or numba.config.NUMBA_NUM_THREADS
-    if args.quick and args.update_readme:
-        raise SystemExit("python -m bench: --quick is a smoke run; it does not write the README (drop --update-readme)")
-    if args.out is None:
-        args.out = Path(tempfile.mkdtemp(prefix="fastnum-bench-quick-")) if args.quick else RESULTS
-        if args.quick:
-            print(f"a smoke run: its report goes to {args.out} (--out to choose)", flush=True)
+    args.out = report_folder(args)
     if args.quick:
         args.n_sampled, args.repeats, args.sampled_repeats, args.full_repeats = 200, 3, 2, 1
         args.hidden_grid, args.batch_grid = [50, 100], [10, 100]

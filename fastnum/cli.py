@@ -22,7 +22,6 @@ saying so, the traceback in the run folder (or a temporary file) and
 """
 
 import argparse
-import json
 import os
 import platform
 import signal

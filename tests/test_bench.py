@@ -37,6 +37,18 @@ def test_quick_benchmark_runs_and_writes_its_report(tmp_path):
     assert (tmp_path / "benchmark.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_smoke_run_never_writes_the_committed_results():
+    from bench.run import RESULTS, build_parser, report_folder
+
+    assert report_folder(build_parser().parse_args([])) == RESULTS
+    quick = report_folder(build_parser().parse_args(["--quick"]))
+    assert quick != RESULTS and quick.is_dir() and not any(quick.iterdir())
+    quick.rmdir()
+    assert report_folder(build_parser().parse_args(["--quick", "--out", "x"])) == Path("x")
+    with pytest.raises(SystemExit, match="smoke run"):
+        report_folder(build_parser().parse_args(["--quick", "--update-readme"]))
+
+
 def test_the_reference_comparison_catches_a_wrong_contender():
     from bench.run import compare_to_reference, sample_entries
 

@@ -662,3 +662,51 @@ def _environ_mentions(proc, text):
         return text.encode() in (proc / "environ").read_bytes()
     except OSError:
         return False
+
+
+def _run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "fastnum", "train", "--no-progress", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, **(env or {})))
+
+
+def test_user_errors_from_a_real_command_line_are_one_line_before_any_work(tmp_path):
+    """In child processes, as a user meets them. The data folder is empty: an error about the data
+    would mean the data was read before the option was checked."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    cases = [
+        (["--seed", "-1"], "argument --seed: must be a whole number from 0 to 4294967295"),
+        (["--seed", "4294967296"], "argument --seed: must be a whole number from 0 to 4294967295"),
+        (["--hidden", "100000000"], "--hidden 100000000 with --batch-size 100 needs about"),
+        (["--lr", "inf"], "argument --lr: must be a positive finite number"),
+    ]
+    if Path("/proc").is_dir():
+        cases.append((["--out", "/proc/fastnum-run"], "--out /proc/fastnum-run cannot be created"))
+    for args, message in cases:
+        if "--out" not in args:
+            args = [*args, "--out", tmp_path / "run"]
+        done = _run_cli("--data-dir", empty, *args)
+        lines = [line for line in done.stderr.strip().splitlines() if not line.startswith(("usage:", "  "))]
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(lines) == 1 and lines[0].startswith("fastnum train: error: ") and message in lines[0], lines
+        assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+
+
+def test_an_edited_checkpoint_and_a_divergence_from_a_real_command_line(data_dir, tmp_path):
+    out = tmp_path / "run"
+    common = ["--no-verify-data", "--batch-size", 10, "--hidden", 2, "--gradient", "backprop", "--data-dir",
+              data_dir]
+    assert _run_cli(*common, "--iters", 3, "--out", out).returncode == 0
+    checkpoint = load_checkpoint(out)
+    checkpoint.config["batch_size"] = 0
+    fastnum.runs.save_checkpoint(out, checkpoint.params, 3, checkpoint.rng_state, checkpoint.config,
+                                 checkpoint.log_position)
+    done = _run_cli("--resume", out)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"fastnum train: error: --resume {out}: {out / 'checkpoint.npz'}: config batch_size must be at least 1 "
+        "(a whole number), got 0"]
+    diverging = _run_cli(*common, "--iters", 40, "--lr", "1e308", "--out", tmp_path / "diverged")
+    assert diverging.returncode == fastnum.cli.DIVERGED_EXIT and "Traceback" not in diverging.stderr
+    assert "stopped being finite at step" in diverging.stderr.strip().splitlines()[-1]
+    assert json.loads((tmp_path / "diverged" / "run.json").read_text())["status"] == "diverged"

@@ -71,6 +71,12 @@ def test_integer_arrays_are_rejected(dtype):
         numerical_gradient(function_2, np.array([3, 4], dtype=dtype))
 
 
+def test_complex_arrays_are_told_what_is_wrong_with_them():
+    with pytest.raises(TypeError, match=r"dtype complex128: the numerical gradient is of a real function") as info:
+        numerical_gradient(function_2, np.array([3.0 + 1j, 4.0]))
+    assert "integer" not in str(info.value)
+
+
 def test_non_arrays_and_read_only_arrays_are_rejected():
     with pytest.raises(TypeError, match="numpy array"):
         numerical_gradient(function_2, [3.0, 4.0])

@@ -89,7 +89,7 @@ def _corrupt(folder, name, data):
         ("train-images-idx3-ubyte.gz", lambda good: gzip.compress(gzip.decompress(good)[:-100]), "truncated"),
         ("train-images-idx3-ubyte.gz", lambda good: gzip.compress(gzip.decompress(good) + b"xx"), "trailing data"),
         ("train-labels-idx1-ubyte.gz", lambda good: gzip.compress(idx_images_bytes(np.zeros((3, 28, 28)))),
-         "magic number 2051, expected 2049"),
+         "magic number 2051, expected 2049 for a label file"),
         ("t10k-images-idx3-ubyte.gz", lambda good: gzip.compress(idx_images_bytes(np.zeros((100, 20, 20)))),
          "20x20, expected 28x28"),
         ("t10k-labels-idx1-ubyte.gz", lambda good: gzip.compress(idx_labels_bytes(np.full(100, 12))),

@@ -146,7 +146,8 @@ class SimpleConvNet(ThreadSafeNetwork):
                            conv["stride"])
         hidden = spec["hidden"][0]
         pooled = shape.pooled_size
-        n_params = shape.filters * (channels * shape.filter_size ** 2 + 1) + (pooled + 1) * hidden + (hidden + 1) * n_out
+        n_params = (shape.filters * (channels * shape.filter_size ** 2 + 1) + (pooled + 1) * hidden
+                    + (hidden + 1) * n_out)
         conv_cache = batch_size * (channels * (height + 2 * shape.pad) * (width + 2 * shape.pad)
                                    + 2 * shape.filters * shape.conv_h * shape.conv_w)
         dense = batch_size * 12 * pooled + hidden * 11 * pooled

@@ -13,8 +13,8 @@ import numpy as np
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._validate import _real_array, as_batch, as_labels, as_named_params
-from ..progress import first_call_notice
 from ..kernels.distinct_values import padded_width
+from ..progress import first_call_notice
 from ._buffers import pack_layers, unpack_hidden_weights
 from ._numgrad_batchnorm import BatchNormGradient
 from ._numgrad_per_sample import PerSampleGradient
