@@ -2,21 +2,45 @@
 nonzero entries, and the affine map of a row over that list (zero inputs add nothing to a
 product, and are skipped)."""
 
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .._config import NJIT_OPTIONS
-from .vecmath import exp
+from .vecmath import emit_exp
 
 ACTIVATIONS = ("sigmoid", "relu")
 """Hidden-layer activations by name; the kernels take ``relu`` as a bool (False: sigmoid)."""
 
 
-@njit(inline="always", **NJIT_OPTIONS)
-def hidden_activation(a, relu):
-    """sigmoid(a) = 1 / (1 + exp(-a)), or max(a, 0) when ``relu``."""
-    if relu:
-        return a if a > 0.0 else 0.0
-    return 1.0 / (1.0 + exp(-a))
+@intrinsic
+def hidden_activation(typingctx, a, relu):
+    """sigmoid(a) = 1 / (1 + exp(-a)), or ``a if a > 0 else 0`` when ``relu`` (a bool).
+
+    Written as LLVM instructions at each call site (``vecmath.emit_exp`` for
+    the exponential), a branch on ``relu``: no numba typing of a function
+    body per call site.
+    """
+    if a != types.float64 or relu != types.boolean:
+        return None
+
+    def codegen(context, builder, signature, args):
+        value, is_relu = args
+        double = ir.DoubleType()
+        zero, one = ir.Constant(double, 0.0), ir.Constant(double, 1.0)
+        with builder.if_else(is_relu) as (then, otherwise):
+            with then:
+                rectified = builder.select(builder.fcmp_ordered(">", value, zero), value, zero)
+                relu_block = builder.block
+            with otherwise:
+                sigmoid = builder.fdiv(one, builder.fadd(one, emit_exp(builder, builder.fneg(value))))
+                sigmoid_block = builder.block
+        result = builder.phi(double)
+        result.add_incoming(rectified, relu_block)
+        result.add_incoming(sigmoid, sigmoid_block)
+        return result
+
+    return types.float64(types.float64, types.boolean), codegen
 
 
 @njit(inline="always", **NJIT_OPTIONS)
