@@ -13,6 +13,7 @@ import numpy as np
 from bench.data import load_batches
 from fastnum import TwoLayerNet
 from fastnum._config import H
+from fastnum._workers import new_counters, run_parallel
 from fastnum.kernels.perturbed_losses import Gradients
 from fastnum.two_layer import _numgrad_incremental as inc
 
@@ -36,20 +37,23 @@ def profile(network, x, t, repeats):
     ws = network._workspace(x64.shape[0]).incremental()
     fw, dv = ws.forward, ws.distinct
     grads = Gradients(W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
-    inc.prepare_kernel(x64, labels, W1, b1, W2, b2, relu, H, fw, dv)
+    def run(worker, *args):
+        return lambda: run_parallel(worker, (new_counters(), *args))
+
+    run(inc.prepare_worker, x64, labels, W1, b1, W2, b2, relu, H, fw, dv)()
     stages = {
         "checks and float64 copy of the batch": lambda: network._inputs(x, t),
-        "forward pass alone (forward_kernel)": lambda: network._forward(x64, params),
-        "distinct pixel values alone (distinct_pixel_values_kernel)": lambda: inc.distinct_pixel_values_kernel(
-            x64, H, dv),
-        "forward, distinct values and caches (prepare_kernel)": lambda: inc.prepare_kernel(
-            x64, labels, W1, b1, W2, b2, relu, H, fw, dv),
-        "W1, b1 alone (hidden_layer_kernel)": lambda: inc.hidden_layer_kernel(
-            labels, W2, relu, H, fw, dv, ws.hidden_scratch, ws.block_losses, ws.block_grads, grads),
-        "W2, b2 alone (output_layer_kernel)": lambda: inc.output_layer_kernel(labels, H, fw, ws.output_scratch, grads),
-        "all perturbed losses (perturb_kernel)": lambda: inc.perturb_kernel(
-            labels, W2, relu, H, fw, dv, ws.hidden_scratch, ws.block_losses, ws.block_grads, ws.output_scratch,
-            grads, numba.get_num_threads()),
+        "forward pass alone (forward_worker)": lambda: network._forward(x64, params),
+        "distinct pixel values alone (distinct_pixel_values_worker)": run(inc.distinct_pixel_values_worker, x64, H,
+                                                                          dv),
+        "forward, distinct values and caches (prepare_worker)": run(inc.prepare_worker, x64, labels, W1, b1, W2, b2,
+                                                                    relu, H, fw, dv),
+        "W1, b1 alone (hidden_layer_worker)": run(inc.hidden_layer_worker, labels, W2, relu, H, fw, dv,
+                                                  ws.hidden_scratch, ws.block_losses, ws.block_grads, grads),
+        "W2, b2 alone (output_layer_worker)": run(inc.output_layer_worker, labels, H, fw, ws.output_scratch, grads),
+        "all perturbed losses (perturb_worker)": run(inc.perturb_worker, labels, W2, relu, H, fw, dv,
+                                                     ws.hidden_scratch, ws.block_losses, ws.block_grads,
+                                                     ws.output_scratch, grads, None),
     }
     results = {name: median_ms(func, repeats) for name, func in stages.items()}
     results["numerical_gradient, whole call"] = median_ms(lambda: network.numerical_gradient(x, t), repeats)

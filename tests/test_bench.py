@@ -125,4 +125,4 @@ def test_profile_step_times_every_stage(rng):
     x, t = mnist_like_batch(rng, 20)
     np.random.seed(0)
     results = profile(TwoLayerNet(784, 50, 10), x, t, repeats=1)
-    assert "all perturbed losses (perturb_kernel)" in results and all(ms > 0 for ms in results.values())
+    assert "all perturbed losses (perturb_worker)" in results and all(ms > 0 for ms in results.values())

@@ -288,31 +288,37 @@ def test_output_layer_small_and_general_paths_agree(rng):
 
 def test_small_steps_use_the_kernel_without_general_paths(rng, monkeypatch):
     """With every step provably small (MNIST-like data, the book's weights) the gradient comes from
-    ``perturb_kernel``, which has no general path compiled in; large steps take
-    ``perturb_kernel_any_steps``, and the stand-ins for the general paths in the first are NaN,
-    so a wrong choice could not pass unseen."""
+    ``perturb_worker`` without the general paths compiled in (``general_paths=None``); large steps
+    take it with them (``True``), and the stand-ins for the general paths in the first are NaN, so a
+    wrong choice could not pass unseen."""
     import fastnum.two_layer.net as net_module
     from fastnum._config import H
-    from fastnum.two_layer._numgrad_incremental import all_steps_small
+    from fastnum._workers import launch
+    from fastnum.two_layer._numgrad_incremental import all_steps_small, perturb_worker
 
     x, t = naive.mnist_like_batch(rng, 8, n_in=20, n_out=4)
     small = naive.random_params(rng, 20, 6, 4, scale=0.05)
     large = dict(small, W2=small["W2"] * 2000)  # logit steps past the bound for some units
     calls = []
-    real = net_module.perturb_kernel_any_steps
-    monkeypatch.setattr(net_module, "perturb_kernel_any_steps", lambda *args: calls.append(1) or real(*args))
+
+    def recording_launch(kernel, args):
+        if kernel is perturb_worker:
+            calls.append(args[-1])
+        return launch(kernel, args)
+
+    monkeypatch.setattr(net_module, "launch", recording_launch)
     for params, expect_general in ((small, False), (large, True)):
         net = naive.net_with(params)
         calls.clear()
         _all_close(net.numerical_gradient(x, t), naive.numerical_gradient_net(params, x, t), atol=1e-10)
-        assert bool(calls) == expect_general
+        assert calls == [True if expect_general else None]
         ws = net._workspace(8).incremental()
         assert all_steps_small(False, H, ws.distinct.max_abs_value, params["W2"], ws.forward.z1) != expect_general
-    # the small-steps kernel on the large-step batch: its stand-ins leave NaN, never a wrong number
+    # the small-steps worker on the large-step batch: its stand-ins leave NaN, never a wrong number
     net = naive.net_with(large)
     x64, labels, _ = net._inputs(x, t)
     params = net._params()
     grads = net._incremental_grads(params)
-    for kernel, args in net._incremental_calls(x64, labels, params, grads):
-        kernel(*args)
+    for call in net._incremental_calls(x64, labels, params, grads):
+        launch(*call)
     assert np.isnan(grads.W1).any()

@@ -22,9 +22,9 @@ perturbation moves, and so what is recomputed:
 
 Everything is evaluated by the book's formulas on the perturbed values
 (increments added to cached sums are the same real numbers as the sums
-recomputed); nothing is expanded or truncated. ``conv_forward_kernel`` is
-one parallel region over samples, the per-sample kernels two more,
-``filter_kernel`` one over the filter entries; every task owns its entries
+recomputed); nothing is expanded or truncated. ``conv_forward_worker`` runs
+a task per sample, the per-sample workers two more calls, ``filter_worker``
+a task per filter entry, each on every thread; every task owns its entries
 and sums over samples in order, so results are bitwise the same for any
 number of threads.
 """
@@ -32,9 +32,11 @@ number of threads.
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS
+from .._workers import launch, new_counters, parallel_worker
+from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
 
 
@@ -79,11 +81,21 @@ def _conv_of_sample(b, W1, b1, stride, cache):
                 cache.pooled[b, (f * pool_h + py) * pool_w + px] = best
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def conv_forward_kernel(W1, b1, stride, cache):
-    """The convolution and pooling of every sample, parallel over samples."""
-    for b in prange(cache.conv.shape[0]):
+SAMPLE_TASKS, SAMPLES_DONE, FILTER_TASKS, FILTERS_DONE = 1, 2, 3, 4
+"""Slots of a call's counters (``kernels.tasks``)."""
+
+
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def conv_forward_worker(counters, W1, b1, stride, cache):
+    """The convolution and pooling of every sample, one sample a task, on every thread."""
+    n_samples = cache.conv.shape[0]
+    b = take(counters, SAMPLE_TASKS)
+    while b < n_samples:
         _conv_of_sample(b, W1, b1, stride, cache)
+        finish(counters, SAMPLES_DONE)
+        b = take(counters, SAMPLE_TASKS)
+    wait_for(counters, SAMPLES_DONE, n_samples)
 
 
 @njit(**NJIT_OPTIONS)
@@ -171,12 +183,9 @@ class FilterScratch(NamedTuple):
 
 
 @njit(**NJIT_OPTIONS)
-def _filter_task(task, W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1):
+def _filter_task(task, W1, t, h, stride, W2, W3, cache, top, scratch, grad_W1, grad_b1):
     """Task ``task``: one entry of W1 (flat index), or ``b1[task - W1.size]``."""
     n_filters, n_channels, size, _ = W1.shape
-    scratch = FilterScratch(changed=np.empty(cache.pooled.shape[1], dtype=np.int64),
-                            changed_value=np.empty(cache.pooled.shape[1]), hidden_move=np.empty(W2.shape[1]),
-                            logits=np.empty(W3.shape[1]))
     if task < W1.size:
         f = task // (n_channels * size * size)
         rest = task % (n_channels * size * size)
@@ -189,11 +198,20 @@ def _filter_task(task, W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1):
         grad_b1[f] = _filter_entry_gradient(f, 0, 0, 0, True, t, h, stride, W2, W3, cache, top, scratch)
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def filter_kernel(W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1):
-    """The gradient of every filter weight and bias, parallel over them."""
-    for task in prange(W1.size + W1.shape[0]):
-        _filter_task(task, W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1)
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def filter_worker(counters, W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1):
+    """The gradient of every filter weight and bias, one a task, on every thread (scratch of its own)."""
+    scratch = FilterScratch(changed=np.empty(cache.pooled.shape[1], dtype=np.int64),
+                            changed_value=np.empty(cache.pooled.shape[1]), hidden_move=np.empty(W2.shape[1]),
+                            logits=np.empty(W3.shape[1]))
+    n_tasks = W1.size + W1.shape[0]
+    task = take(counters, FILTER_TASKS)
+    while task < n_tasks:
+        _filter_task(task, W1, t, h, stride, W2, W3, cache, top, scratch, grad_W1, grad_b1)
+        finish(counters, FILTERS_DONE)
+        task = take(counters, FILTER_TASKS)
+    wait_for(counters, FILTERS_DONE, n_tasks)
 
 
 # -- the driver ---------------------------------------------------------------------------------------
@@ -219,11 +237,11 @@ class ConvNetGradient:
         """Every entry: the convolution, the dense part (per-sample kernels), then the filters."""
         pad = self.shape.pad
         self.cache.x_padded[:, :, pad:pad + self.shape.height, pad:pad + self.shape.width] = x
-        calls = [(conv_forward_kernel, (W1, b1, self.shape.stride, self.cache))]
+        calls = [(conv_forward_worker, (new_counters(), W1, b1, self.shape.stride, self.cache))]
         calls += self.dense.calls(self.cache.pooled, labels, dense_layers, True, h, 0.0)
-        for kernel, args in calls:
-            kernel(*args)
+        for call in calls:
+            launch(*call)
         W2 = dense_layers.W[:dense_layers.w_off[1]].reshape(self.shape.pooled_size, -1)
         W3 = dense_layers.W[dense_layers.w_off[1]:].reshape(W2.shape[1], -1)
-        filter_kernel(W1, labels, h, self.shape.stride, W2, W3, self.cache, self.dense.top, self.grad_W1,
-                      self.grad_b1)
+        launch(filter_worker, (new_counters(), W1, labels, h, self.shape.stride, W2, W3, self.cache, self.dense.top,
+                               self.grad_W1, self.grad_b1))

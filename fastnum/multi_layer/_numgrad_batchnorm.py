@@ -28,9 +28,9 @@ losses. Everything is evaluated by the book's formulas on the perturbed
 values: no expansion, nothing truncated.
 
 Arrays are laid out unit-major (unit, sample), so that every inner loop runs
-over the samples of one unit and vectorises. ``forward_kernel`` computes
-the cached training forward pass (one parallel region per layer, over
-units); ``perturb_kernel`` runs one task per hidden unit and per row of the
+over the samples of one unit and vectorises. ``forward_worker`` computes
+the cached training forward pass (one phase per layer, its units as tasks);
+``perturb_worker`` runs one task per hidden unit and per row of the
 last layer (those reuse ``kernels.perturbed_losses._output_row_gradient``: a
 last-layer weight moves one logit of each sample), each with its own scratch
 and sums in a fixed order: bitwise the same for any thread count.
@@ -39,11 +39,13 @@ and sums in a fixed order: bitwise the same for any thread count.
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS
+from .._workers import new_counters, parallel_worker
 from ..kernels.activations import hidden_activation
 from ..kernels.perturbed_losses import _sample_caches
+from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
 from ._numgrad_per_sample import _add_weight_decay, bias, output_row_gradient, weights
 
@@ -152,32 +154,52 @@ def _hidden_unit_forward(k, c, in_rows, n_in, W, bias_row, gamma, beta, relu, ca
     cache.var[k, c] = var
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def forward_kernel(layers, gamma, beta, relu, t, cache, top):
-    """The training forward pass into ``cache`` and the last layer's caches into ``top``.
+def forward_counter_slots(n_hidden_layers):
+    """Slots ``forward_worker``'s counters need: ``ABORT``, then next task and tasks done per phase."""
+    return 1 + 2 * (n_hidden_layers + 2)
 
-    One parallel region per layer (over its units), one over samples at the end.
+
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def forward_worker(counters, layers, gamma, beta, relu, t, cache, top):
+    """The training forward pass into ``cache`` and the last layer's caches into ``top``, on every
+    thread (``counters`` of ``forward_counter_slots`` slots).
+
+    One phase per layer: its units (and, for a hidden layer, which of its
+    inputs move) as tasks, once every unit of the layer below is done; then
+    one over samples.
     """
     n_hidden_layers = layers.sizes.shape[0] - 2
     n_samples = cache.XT.shape[1]
     for k in range(n_hidden_layers + 1):
+        tasks, done = 1 + 2 * k, 2 + 2 * k
         n_in = layers.sizes[k]
         n_units = layers.sizes[k + 1]
         W = weights(layers, k)
         bias_row = bias(layers, k)
         in_rows = cache.XT if k == 0 else cache.ZT[k - 1]
-        if k < n_hidden_layers:
-            for i in prange(n_in):
-                _mark_moving_input(k, i, in_rows, cache)
-        if k == n_hidden_layers:
-            for c in prange(n_units):
-                _affine_rows(in_rows, n_in, W, bias_row, cache.logitsT, c)
-        else:
-            start = layers.b_off[k]
-            for c in prange(n_units):
-                _hidden_unit_forward(k, c, in_rows, n_in, W, bias_row, gamma[start + c], beta[start + c], relu, cache)
-    for b in prange(n_samples):
+        n_marks = n_in if k < n_hidden_layers else 0
+        n_tasks = n_units + n_marks
+        task = take(counters, tasks)
+        while task < n_tasks:
+            if task >= n_units:
+                _mark_moving_input(k, task - n_units, in_rows, cache)
+            elif k == n_hidden_layers:
+                _affine_rows(in_rows, n_in, W, bias_row, cache.logitsT, task)
+            else:
+                start = layers.b_off[k]
+                _hidden_unit_forward(k, task, in_rows, n_in, W, bias_row, gamma[start + task], beta[start + task],
+                                     relu, cache)
+            finish(counters, done)
+            task = take(counters, tasks)
+        wait_for(counters, done, n_tasks)
+    tasks, done = 1 + 2 * (n_hidden_layers + 1), 2 + 2 * (n_hidden_layers + 1)
+    b = take(counters, tasks)
+    while b < n_samples:
         _top_caches_of_sample(b, t[b], layers, cache, top)
+        finish(counters, done)
+        b = take(counters, tasks)
+    wait_for(counters, done, n_samples)
 
 
 @njit(**NJIT_OPTIONS)
@@ -371,19 +393,30 @@ class BatchNormGradients(NamedTuple):
     beta: np.ndarray
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def perturb_kernel(t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, top, task_layer, task_unit,
+PERTURB_TASKS, PERTURB_DONE = 1, 2
+"""``perturb_worker``'s slots of the call's counters."""
+
+
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def perturb_worker(counters, t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, top, task_layer, task_unit,
                    output_scratch, grads, top_grads):
-    """Every gradient entry, one task per hidden unit and per row of the last layer (interleaved)."""
+    """Every gradient entry, one task per hidden unit and per row of the last layer (interleaved), on
+    every thread."""
     n_hidden_layers = layers.sizes.shape[0] - 2
     W_last = weights(layers, n_hidden_layers)
-    for task in prange(task_layer.shape[0]):
+    n_tasks = task_layer.shape[0]
+    task = take(counters, PERTURB_TASKS)
+    while task < n_tasks:
         k = task_layer[task]
         j = task_unit[task]
         if k < n_hidden_layers:
             _hidden_unit_gradient(k, j, t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, grads)
         else:
             output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, output_scratch[j], top_grads)
+        finish(counters, PERTURB_DONE)
+        task = take(counters, PERTURB_TASKS)
+    wait_for(counters, PERTURB_DONE, n_tasks)
 
 
 # -- the driver: buffers for one batch size, both kernels in order ---------------------------------
@@ -428,8 +461,11 @@ class BatchNormGradient:
     def calls(self, x, labels, layers, gamma, beta, relu, h, weight_decay_lambda):
         """(kernel, arguments) of one gradient: the forward pass, then the perturbations."""
         self.cache.XT[:] = x.T
+        n_hidden_layers = len(self.sizes) - 2
         return [
-            (forward_kernel, (layers, gamma, beta, relu, labels, self.cache, self.top)),
-            (perturb_kernel, (labels, layers, gamma, beta, relu, h, weight_decay_lambda, self.cache, self.top,
-                              self.task_layer, self.task_unit, self.output_scratch, self.grads, self.top_grads)),
+            (forward_worker, (new_counters(forward_counter_slots(n_hidden_layers)), layers, gamma, beta, relu, labels,
+                              self.cache, self.top)),
+            (perturb_worker, (new_counters(), labels, layers, gamma, beta, relu, h, weight_decay_lambda, self.cache,
+                              self.top, self.task_layer, self.task_unit, self.output_scratch, self.grads,
+                              self.top_grads)),
         ]

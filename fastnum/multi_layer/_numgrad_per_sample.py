@@ -18,7 +18,7 @@ sample, and only in the samples it moves:
   changes side (and the dropout masks are fixed): then, exactly in real
   numbers, the perturbed logits are ``logits + dz * G[k, b, j]`` with
   ``G[k, b] = W_{k+1} diag(m_{k+1}[b]) ... W_K`` (``m``: 1 where a unit is
-  kept and its pre-activation positive). ``prepare_kernel`` computes G and
+  kept and its pre-activation positive). ``prepare_worker`` computes G and
   proves, per (sample, unit), that no ReLU above can change side: with
   ``dz_max = h * max |input value|``, each pre-activation above moves by at
   most ``dz_max * |P[j, i]|`` (P the same product up to that layer), which
@@ -35,18 +35,20 @@ two-layer kernels. The weight decay term ``0.5 lambda sum W**2`` of the loss
 changes by ``0.5 lambda ((w + h)**2 - (w - h)**2)`` when ``w`` moves: that
 difference is added to each weight's entry.
 
-Two parallel regions per gradient, as for the two-layer net:
-``prepare_kernel`` (per sample) and ``perturb_kernel`` (per hidden unit of
-every layer and per row of the last layer, interleaved). Each task owns its
-entries and sums over samples in order: bitwise the same for any thread count.
+Two calls of workers run on every thread per gradient, as for the two-layer
+net: ``prepare_worker`` (per sample) and ``perturb_worker`` (per hidden unit
+of every layer and per row of the last layer, interleaved). Each task owns
+its entries and sums over samples in order: bitwise the same for any thread
+count.
 """
 
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS
+from .._workers import new_counters, parallel_worker
 from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
 from ..kernels.distinct_values import DistinctValues, _distinct_values_into, hash_table_size, padded_width
 from ..kernels.perturbed_losses import (
@@ -57,6 +59,7 @@ from ..kernels.perturbed_losses import (
     _sample_loss_differences,
     _sample_loss_differences_small_steps,
 )
+from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import SMALL_EXP_GUARD, exp, log
 
 CROSSING_MARGIN = 1.0 - 2.0**-40
@@ -219,18 +222,35 @@ def _logits_of_sample(b, t_b, layers, hc, top):
     _sample_caches(b, t_b, top)
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def prepare_kernel(x, t, layers, relu, h, hc, dv, top, scratch):
-    """Per sample, in parallel: the forward pass, each hidden layer's distinct input values, the caches
-    of the last layer (``top``, a ``ForwardCache``) and, with ReLU, the sensitivities."""
+PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 3, 4
+"""Slots of a call's counters (``kernels.tasks``)."""
+
+
+@njit(**NJIT_OPTIONS)
+def _prepare_sample(b, x, t, layers, relu, h, hc, dv, top, scratch):
+    """Sample b's forward pass, distinct input values per hidden layer, last-layer caches and, with
+    ReLU, sensitivities."""
     n_hidden_layers = layers.sizes.shape[0] - 2
-    for b in prange(x.shape[0]):
-        _hidden_layer_of_sample(0, b, x[b], layers, relu, h, hc, dv)
-        for k in range(1, n_hidden_layers):
-            _hidden_layer_of_sample(k, b, hc.Z[k - 1, b, :layers.sizes[k]], layers, relu, h, hc, dv)
-        _logits_of_sample(b, t[b], layers, hc, top)
-        if relu and n_hidden_layers > 1:
-            _sensitivities_of_sample(b, layers, h, hc, dv, scratch[b, 0], scratch[b, 1])
+    _hidden_layer_of_sample(0, b, x[b], layers, relu, h, hc, dv)
+    for k in range(1, n_hidden_layers):
+        _hidden_layer_of_sample(k, b, hc.Z[k - 1, b, :layers.sizes[k]], layers, relu, h, hc, dv)
+    _logits_of_sample(b, t[b], layers, hc, top)
+    if relu and n_hidden_layers > 1:
+        _sensitivities_of_sample(b, layers, h, hc, dv, scratch[b, 0], scratch[b, 1])
+
+
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def prepare_worker(counters, x, t, layers, relu, h, hc, dv, top, scratch):
+    """Per sample, on every thread: the forward pass, each hidden layer's distinct input values, the
+    caches of the last layer (``top``, a ``ForwardCache``) and, with ReLU, the sensitivities."""
+    n_samples = x.shape[0]
+    b = take(counters, PREPARE_TASKS)
+    while b < n_samples:
+        _prepare_sample(b, x, t, layers, relu, h, hc, dv, top, scratch)
+        finish(counters, PREPARE_DONE)
+        b = take(counters, PREPARE_TASKS)
+    wait_for(counters, PREPARE_DONE, n_samples)
 
 
 @njit(**NJIT_OPTIONS)
@@ -358,20 +378,22 @@ def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv,
     grads.b[layers.b_off[k] + j] = grad_bias * to_gradient
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def perturb_kernel(t, layers, relu, h, weight_decay_lambda, hc, dv, top, task_layer, task_unit, hidden_scratch,
-                   deep_scratch, output_scratch, grads, top_grads):
-    """Every gradient entry from the caches, in one parallel pass over tasks.
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def perturb_worker(counters, t, layers, relu, h, weight_decay_lambda, hc, dv, top, task_layer, task_unit,
+                   hidden_scratch, deep_scratch, output_scratch, grads, top_grads):
+    """Every gradient entry from the caches, one task at a time, on every thread.
 
     Task ``n`` is unit ``task_unit[n]`` of hidden layer ``task_layer[n]``, or,
     when that layer is K, row ``task_unit[n]`` of the last layer's weights
-    (the bias when it equals the last hidden layer's width). The caller
-    interleaves the layers so that the equal contiguous shares the threads
-    get hold about equal work.
+    (the bias when it equals the last hidden layer's width); the layers are
+    interleaved so that costly and cheap tasks alternate.
     """
     n_hidden_layers = layers.sizes.shape[0] - 2
     W_last = weights(layers, n_hidden_layers)
-    for task in prange(task_layer.shape[0]):
+    n_tasks = task_layer.shape[0]
+    task = take(counters, PERTURB_TASKS)
+    while task < n_tasks:
         k = task_layer[task]
         j = task_unit[task]
         if k < n_hidden_layers:
@@ -380,6 +402,9 @@ def perturb_kernel(t, layers, relu, h, weight_decay_lambda, hc, dv, top, task_la
                                   hidden_scratch[slot], deep_scratch[slot], grads)
         else:
             output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, output_scratch[j], top_grads)
+        finish(counters, PERTURB_DONE)
+        task = take(counters, PERTURB_TASKS)
+    wait_for(counters, PERTURB_DONE, n_tasks)
 
 
 # -- the driver: buffers for one batch size, both kernels in order ---------------------------------
@@ -432,9 +457,9 @@ class PerSampleGradient:
     def calls(self, x, labels, layers, relu, h, weight_decay_lambda):
         """(kernel, arguments) of the two parallel regions of one gradient."""
         return [
-            (prepare_kernel, (x, labels, layers, relu, h, self.hidden, self.distinct, self.top,
+            (prepare_worker, (new_counters(), x, labels, layers, relu, h, self.hidden, self.distinct, self.top,
                               self.prepare_scratch)),
-            (perturb_kernel, (labels, layers, relu, h, weight_decay_lambda, self.hidden, self.distinct, self.top,
-                              self.task_layer, self.task_unit, self.hidden_scratch, self.deep_scratch,
-                              self.output_scratch, self.grads, self.top_grads)),
+            (perturb_worker, (new_counters(), labels, layers, relu, h, weight_decay_lambda, self.hidden,
+                              self.distinct, self.top, self.task_layer, self.task_unit, self.hidden_scratch,
+                              self.deep_scratch, self.output_scratch, self.grads, self.top_grads)),
         ]

@@ -13,6 +13,7 @@ import numpy as np
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._validate import _real_array, as_batch, as_labels, as_named_params
+from .._workers import launch
 from ..kernels.distinct_values import padded_width
 from ..progress import first_call_notice
 from ._buffers import pack_layers, unpack_hidden_weights
@@ -407,8 +408,8 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
                 for k, n in enumerate(self.hidden_size_list):
                     driver.keep[k, :, :n] = 1.0 if masks is None else masks[k]
                 calls = driver.calls(x, labels, layers, arch.relu, H, arch.weight_decay_lambda)
-            for kernel, args in calls:
-                kernel(*args)
+            for call in calls:
+                launch(*call)
         grads = driver.grads
         dW = unpack_hidden_weights(grads.W_T, grads.W_T_off, driver.sizes) + [driver.top_grads.W2.copy()]
         bounds = np.cumsum([0] + self.hidden_size_list)

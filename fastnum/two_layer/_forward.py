@@ -16,10 +16,12 @@ over that list.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS
+from .._workers import new_counters, parallel_worker, run_parallel
 from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
+from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp
 
 
@@ -63,20 +65,30 @@ def sample_loss(a2_row, target):
 
 
 SAMPLES_PER_TASK = 4
-"""Samples per iteration of ``forward_kernel``'s parallel loop (one scratch list of pixels each)."""
+"""Samples per task of ``forward_worker`` (one scratch list of pixels each)."""
+
+TASKS, DONE = 1, 2
+"""``forward_worker``'s slots of the call's counters (``kernels.tasks``)."""
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def forward_kernel(x, W1, b1, W2, b2, relu, a1, z1, a2):
-    """Forward pass of every sample, parallel over groups of ``SAMPLES_PER_TASK`` samples.
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def forward_worker(counters, x, W1, b1, W2, b2, relu, a1, z1, a2):
+    """Forward pass of every sample, ``SAMPLES_PER_TASK`` samples a task, on every thread
+    (``fastnum._workers.run_parallel``).
 
     Fills ``a1`` and ``z1`` (B, H) and the logits ``a2`` (B, O).
     """
     n_samples = x.shape[0]
-    for task in prange((n_samples + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK):
-        nonzero_idx = np.empty(x.shape[1], dtype=np.int64)
+    n_tasks = (n_samples + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK
+    nonzero_idx = np.empty(x.shape[1], dtype=np.int64)
+    task = take(counters, TASKS)
+    while task < n_tasks:
         for b in range(task * SAMPLES_PER_TASK, min(n_samples, (task + 1) * SAMPLES_PER_TASK)):
             forward_row(x, b, W1, b1, W2, b2, relu, a1[b], z1[b], a2[b], nonzero_idx)
+        finish(counters, DONE)
+        task = take(counters, TASKS)
+    wait_for(counters, DONE, n_tasks)
 
 
 @njit(**NJIT_OPTIONS)
@@ -111,7 +123,7 @@ EVAL_CHUNK_ROWS = 4096
 def predicted_labels(x, W1, b1, W2, b2, relu):
     """The book's ``argmax(predict(x), axis=1)`` for every sample of ``x``.
 
-    Runs ``forward_kernel`` (parallel over samples) and ``softmax_kernel`` on
+    Runs ``forward_worker`` (on every thread) and ``softmax_kernel`` on
     chunks of ``EVAL_CHUNK_ROWS`` samples, so nothing of size (N, H) is
     allocated for a whole data set. The argmax is numpy's, over the softmax
     probabilities, not the logits: two logits whose probabilities round to
@@ -129,7 +141,7 @@ def predicted_labels(x, W1, b1, W2, b2, relu):
     for start in range(0, n_samples, rows):
         stop = min(n_samples, start + rows)
         m = stop - start
-        forward_kernel(x[start:stop], W1, b1, W2, b2, relu, a1[:m], z1[:m], a2[:m])
+        run_parallel(forward_worker, (new_counters(), x[start:stop], W1, b1, W2, b2, relu, a1[:m], z1[:m], a2[:m]))
         softmax_kernel(a2[:m], y[:m])
         labels[start:stop] = np.argmax(y[:m], axis=1)
     return labels

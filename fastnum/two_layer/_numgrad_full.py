@@ -31,15 +31,14 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS
+from .._workers import parallel_worker
 from ..kernels.activations import hidden_activation, nonzero_pixels
 from ..kernels.lanes import LANES, fma_lanes, max_lanes
+from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp
-
-N_SLICES = 64
-"""Slices of the groups for the parallel loop (fixed, so independent of the thread count)."""
 
 W1_ID, B1_ID, W2_ID, B2_ID = 0, 1, 2, 3
 """Which parameter array a group perturbs (column 0 of ``parameter_groups``)."""
@@ -242,30 +241,47 @@ def group_gradient(group, x, t, nonzero_idx, n_nonzero, pixel_position, W1, b1, 
         grad.flat[first + q] = (loss_plus - loss_minus) / (2.0 * h)
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def full_kernel(x, t, W1, b1, W2, b2, relu, h, grad_W1, grad_b1, grad_W2, grad_b2):
-    """Numerical gradient of the book's loss, every perturbed loss from a whole forward pass.
+SAMPLE_TASKS, SAMPLES_DONE, GROUP_TASKS, GROUPS_DONE = 1, 2, 3, 4
+"""Slots of a call's counters (``kernels.tasks``)."""
+
+
+@njit(**NJIT_OPTIONS)
+def _list_nonzero_pixels(b, x, nonzero_idx, n_nonzero, pixel_position):
+    """Sample b's nonzero pixels, listed once, and where each pixel sits in that list."""
+    n_nonzero[b] = nonzero_pixels(x[b], nonzero_idx[b])
+    pixel_position[b, :] = n_nonzero[b]
+    for p in range(n_nonzero[b]):
+        pixel_position[b, nonzero_idx[b, p]] = p
+
+
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def full_worker(counters, x, t, W1, b1, W2, b2, relu, h, groups, nonzero_idx, n_nonzero, pixel_position, grad_W1,
+                grad_b1, grad_W2, grad_b2):
+    """Numerical gradient of the book's loss, every perturbed loss from a whole forward pass, on every
+    thread.
 
     Writes ``grad_W1``, ``grad_b1``, ``grad_W2``, ``grad_b2`` (shaped like the
-    parameters). Parallel over fixed slices of the parameter groups.
+    parameters). First each sample's nonzero pixels (``nonzero_idx``,
+    ``n_nonzero``, ``pixel_position``: scratch shaped like ``x``), then the
+    parameter ``groups`` (``parameter_groups``) one at a time, each thread
+    with lane buffers of its own.
     """
-    n_samples, n_in = x.shape
+    n_samples = x.shape[0]
     n_hidden, n_out = W2.shape
     grads = (grad_W1, grad_b1.reshape((1, n_hidden)), grad_W2, grad_b2.reshape((1, n_out)))
-    # each sample's nonzero pixels, listed once, and where each pixel sits in that list
-    nonzero_idx = np.empty(x.shape, dtype=np.int64)
-    n_nonzero = np.empty(n_samples, dtype=np.int64)
-    pixel_position = np.empty(x.shape, dtype=np.int64)
-    for b in range(n_samples):
-        n_nonzero[b] = nonzero_pixels(x[b], nonzero_idx[b])
-        pixel_position[b, :] = n_nonzero[b]
-        for p in range(n_nonzero[b]):
-            pixel_position[b, nonzero_idx[b, p]] = p
-    groups = parameter_groups(n_in, n_hidden, n_out)
+    b = take(counters, SAMPLE_TASKS)
+    while b < n_samples:
+        _list_nonzero_pixels(b, x, nonzero_idx, n_nonzero, pixel_position)
+        finish(counters, SAMPLES_DONE)
+        b = take(counters, SAMPLE_TASKS)
+    wait_for(counters, SAMPLES_DONE, n_samples)
     n_groups = groups.shape[0]
-    per_slice = (n_groups + N_SLICES - 1) // N_SLICES
-    for s in prange(N_SLICES):
-        lanes = lane_buffers(n_hidden, n_out)
-        for g in range(s * per_slice, min(n_groups, (s + 1) * per_slice)):
-            group_gradient(groups[g], x, t, nonzero_idx, n_nonzero, pixel_position, W1, b1, W2, b2, relu, h,
-                           lanes, grads)
+    lanes = lane_buffers(n_hidden, n_out)
+    g = take(counters, GROUP_TASKS)
+    while g < n_groups:
+        group_gradient(groups[g], x, t, nonzero_idx, n_nonzero, pixel_position, W1, b1, W2, b2, relu, h, lanes,
+                       grads)
+        finish(counters, GROUPS_DONE)
+        g = take(counters, GROUP_TASKS)
+    wait_for(counters, GROUPS_DONE, n_groups)

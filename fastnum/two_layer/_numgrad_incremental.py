@@ -28,23 +28,25 @@ per-sample difference of the two perturbed losses is taken as one log,
 ``-log((y_t(+h) + 1e-7) / (y_t(-h) + 1e-7))``, which is the same real number as
 ``l_b(p+h) - l_b(p-h)``.
 
-A gradient is two parallel regions: ``prepare_kernel`` (per sample: the
-forward pass, the distinct values, the caches) and ``perturb_kernel`` (per
+A gradient is two calls of workers run on every thread
+(``fastnum._workers.run_parallel``): ``prepare_worker`` (per sample: the
+forward pass, the distinct values, the caches) and ``perturb_worker`` (per
 block of four hidden units and per row of W2: the perturbed losses; tasks
-handed out to whichever thread is free, ``kernels.tasks``). Each task of the
+taken by whichever thread is free, ``kernels.tasks``). Each task of the
 second owns its entries of the result and its scratch, and sums over samples
 in a fixed order, so the result is bitwise the same for any number of threads
-and any schedule. Few regions matter on a busy machine, where every region
-waits for its slowest thread. ``perturb_kernel`` leaves the general paths out
-(the facade checks with ``all_steps_small`` that no step needs them);
-``perturb_kernel_any_steps`` has them.
+and any schedule. ``perturb_worker`` without the general paths
+(``general_paths=None``) is what every MNIST step runs (the facade checks
+with ``all_steps_small`` that no step needs them); with them
+(``general_paths=True``) it is compiled when a batch first needs it.
 """
 
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import NJIT_OPTIONS, PARALLEL_NJIT_OPTIONS
+from .._config import NJIT_OPTIONS
+from .._workers import parallel_worker
 from ..kernels.distinct_values import _distinct_values_into
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
@@ -55,30 +57,37 @@ from ..kernels.perturbed_losses import (
     _sample_loss_differences,
     _sample_loss_differences_small_steps,
 )
-from ..kernels.tasks import next_task
+from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import SMALL_EXP_GUARD, add_rows4
 from ._forward import forward_row_sparse
 
+PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 3, 4
+"""Slots of a call's counters (``kernels.tasks``): next task and tasks done of each worker."""
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def prepare_kernel(x, t, W1, b1, W2, b2, relu, h, fw, dv):
-    """Everything the perturbed losses start from, in one parallel pass over samples.
+
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def prepare_worker(counters, x, t, W1, b1, W2, b2, relu, h, fw, dv):
+    """Everything the perturbed losses start from, one sample a task, on every thread.
 
     Per sample: the forward pass (``fw.a1``, ``fw.z1``, ``fw.a2``, skipping
     zero pixels), its distinct pixel values (``dv``, see
-    ``_distinct_values_of_sample``) and the caches of ``fw``. (Equal shares
-    of samples per thread, as ``prange`` splits them: measured faster here
-    than handing them out dynamically as ``perturb_kernel`` does.)
+    ``_distinct_values_of_sample``) and the caches of ``fw``.
     """
-    for b in prange(x.shape[0]):
+    n_samples = x.shape[0]
+    b = take(counters, PREPARE_TASKS)
+    while b < n_samples:
         _distinct_values_into(b, x[b], h, dv)
         forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b],
                            fw.a2[b])
         _sample_caches(b, t[b], fw)
+        finish(counters, PREPARE_DONE)
+        b = take(counters, PREPARE_TASKS)
+    wait_for(counters, PREPARE_DONE, n_samples)
 
 
 UNITS_PER_BLOCK = 4
-"""Hidden units per task of ``perturb_kernel``: their loss differences are added to the W1
+"""Hidden units per task of ``perturb_worker``: their loss differences are added to the W1
 gradient together, one 4-wide vector add per nonzero pixel instead of four scalar ones."""
 
 
@@ -151,19 +160,30 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
         grads.b1[first + u] = block_grads[n_in, u] * to_gradient
 
 
+@parallel_worker
 @njit(**NJIT_OPTIONS)
-def _perturb_worker(counter, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
-                    general_paths):
-    """One thread's share of the perturbation tasks: it takes the next one until none is left.
+def perturb_worker(counters, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
+                   general_paths):
+    """The whole numerical gradient from the caches, on every thread.
 
     The tasks: blocks of ``UNITS_PER_BLOCK`` hidden units (their W1 columns
     and b1 entries), then the rows of W2 (the last one b2), heavy ones first,
-    handed out one at a time to whichever thread is free (``kernels.tasks``).
+    taken one at a time by whichever thread is free (``kernels.tasks``).
+    Each task writes only its own entries and sums over samples in a fixed
+    order: bitwise the same for any number of threads and any schedule.
+    ``hidden_scratch`` is (H, N_SCRATCH_ROWS, V), ``block_losses`` (blocks,
+    V, 4), ``block_grads`` (blocks, n_in + 1, 4), ``output_scratch`` (H + 1, B).
+
+    ``general_paths=None``: the caller has checked (``all_steps_small``) that
+    every hidden unit's logit steps and every output row's steps satisfy the
+    small-step bounds, and numba leaves the general paths out of the
+    compiled code (most of its compile time); ``True``: with them, compiled
+    only when a batch first needs it.
     """
     n_hidden = fw.a1.shape[1]
     n_blocks = block_losses.shape[0]
     n_tasks = n_blocks + n_hidden + 1
-    task = next_task(counter)
+    task = take(counters, PERTURB_TASKS)
     while task < n_tasks:
         if task < n_blocks:
             _hidden_block_gradient(task, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[task], block_grads[task],
@@ -171,44 +191,14 @@ def _perturb_worker(counter, t, W2, relu, h, fw, dv, hidden_scratch, block_losse
         else:
             row = task - n_blocks
             _output_row_gradient_by(row, t, h, fw, output_scratch[row], grads, general_paths)
-        task = next_task(counter)
-
-
-@njit(**PARALLEL_NJIT_OPTIONS)
-def perturb_kernel(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
-                   n_workers):
-    """The whole numerical gradient from the caches, in one parallel pass, when every step is small.
-
-    The caller has checked (``all_steps_small``) that every hidden unit's
-    logit steps and every output row's steps satisfy the small-step bounds,
-    so the general paths are left out (most of this kernel's compile time;
-    ``perturb_kernel_any_steps`` has them). Each task writes only its own
-    entries and sums over samples in a fixed order: bitwise the same for any
-    number of threads and any schedule. ``hidden_scratch`` is
-    (H, N_SCRATCH_ROWS, V), ``block_losses`` (blocks, V, 4), ``block_grads``
-    (blocks, n_in + 1, 4), ``output_scratch`` (H + 1, B); ``n_workers``:
-    numba's thread count (``numba.get_num_threads()``, read by the caller:
-    read here it would keep numba from caching the kernel).
-    """
-    counter = np.zeros(1, dtype=np.int64)
-    for _ in prange(n_workers):
-        _perturb_worker(counter, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch,
-                        grads, None)
-
-
-@njit(**PARALLEL_NJIT_OPTIONS)
-def perturb_kernel_any_steps(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
-                             n_workers):
-    """``perturb_kernel`` with the general paths, for batches where some step is not provably small
-    (compiled only when a run first needs it)."""
-    counter = np.zeros(1, dtype=np.int64)
-    for _ in prange(n_workers):
-        _perturb_worker(counter, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch,
-                        grads, True)
+        finish(counters, PERTURB_DONE)
+        task = take(counters, PERTURB_TASKS)
+    wait_for(counters, PERTURB_DONE, n_tasks)
 
 
 def all_steps_small(relu, h, max_abs_value, W2, z1):
-    """Whether every perturbation's steps pass the small-step bounds ``perturb_kernel`` assumes.
+    """Whether every perturbation's steps pass the small-step bounds (``perturb_worker`` without its
+    general paths assumes them).
 
     The same products the kernels test per (sample, unit) and per output
     row, taken at their maxima: rounded multiplication by non-negative
@@ -224,23 +214,40 @@ def all_steps_small(relu, h, max_abs_value, W2, z1):
     return bool(hidden and output)
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def distinct_pixel_values_kernel(x, h, dv):
-    """The distinct values of every sample alone (``prepare_kernel``'s share of them)."""
-    for b in prange(x.shape[0]):
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def distinct_pixel_values_worker(counters, x, h, dv):
+    """The distinct values of every sample alone (``prepare_worker``'s share of them; for profiling)."""
+    b = take(counters, PREPARE_TASKS)
+    while b < x.shape[0]:
         _distinct_values_into(b, x[b], h, dv)
+        finish(counters, PREPARE_DONE)
+        b = take(counters, PREPARE_TASKS)
+    wait_for(counters, PREPARE_DONE, x.shape[0])
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def hidden_layer_kernel(t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads):
-    """The W1 and b1 gradient alone (``perturb_kernel``'s hidden-unit tasks)."""
-    for block in prange(block_losses.shape[0]):
-        _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[block],
-                               block_grads[block], grads, True)
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def hidden_layer_worker(counters, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads):
+    """The W1 and b1 gradient alone (``perturb_worker``'s hidden-unit tasks; for profiling)."""
+    n_blocks = block_losses.shape[0]
+    block = take(counters, PERTURB_TASKS)
+    while block < n_blocks:
+        _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[block], block_grads[block],
+                               grads, True)
+        finish(counters, PERTURB_DONE)
+        block = take(counters, PERTURB_TASKS)
+    wait_for(counters, PERTURB_DONE, n_blocks)
 
 
-@njit(**PARALLEL_NJIT_OPTIONS)
-def output_layer_kernel(t, h, fw, output_scratch, grads):
-    """The W2 and b2 gradient alone (``perturb_kernel``'s output-row tasks)."""
-    for j in prange(fw.z1_T.shape[0]):
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def output_layer_worker(counters, t, h, fw, output_scratch, grads):
+    """The W2 and b2 gradient alone (``perturb_worker``'s output-row tasks; for profiling)."""
+    n_rows = fw.z1_T.shape[0]
+    j = take(counters, PERTURB_TASKS)
+    while j < n_rows:
         _output_row_gradient(j, t, h, fw, output_scratch[j], grads)
+        finish(counters, PERTURB_DONE)
+        j = take(counters, PERTURB_TASKS)
+    wait_for(counters, PERTURB_DONE, n_rows)

@@ -1,26 +1,19 @@
 """``TwoLayerNet``: the book's chapter-4 network with compiled kernels behind it."""
 
-import numba
 import numpy as np
 
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._validate import PARAM_NAMES, as_batch, as_labels, as_params
+from .._workers import launch, new_counters
 from ..kernels.activations import ACTIVATIONS
 from ..kernels.distinct_values import DistinctValues, hash_table_size, padded_width
 from ..kernels.perturbed_losses import N_SCRATCH_ROWS, ForwardCache, Gradients
 from ..progress import first_call_notice
-from ._backprop import backprop_kernel
-from ._forward import forward_kernel, mean_loss_kernel, predicted_labels, softmax_kernel
-from ._numgrad_full import full_kernel
-from ._numgrad_incremental import (
-    UNITS_PER_BLOCK,
-    all_steps_small,
-    n_unit_blocks,
-    perturb_kernel,
-    perturb_kernel_any_steps,
-    prepare_kernel,
-)
+from ._backprop import backprop_worker
+from ._forward import forward_worker, mean_loss_kernel, predicted_labels, softmax_kernel
+from ._numgrad_full import full_worker, parameter_groups
+from ._numgrad_incremental import UNITS_PER_BLOCK, all_steps_small, n_unit_blocks, perturb_worker, prepare_worker
 
 GRADIENT_METHODS = ("incremental", "full")
 
@@ -226,12 +219,13 @@ class TwoLayerNet(ThreadSafeNetwork):
         return x, labels, single
 
     # -- the kernel calls of each method, built in one place -----------------
-    # Each returns (kernel, arguments) pairs; the methods run them, and
-    # ``fastnum._compile`` compiles them by their types, two processes at once.
+    # Each returns (kernel, arguments) pairs; the methods run them with ``launch`` (workers on every
+    # thread, the rest directly), and ``fastnum._compile`` compiles them by their types, two
+    # processes at once.
 
     def _forward_call(self, x, params):
         ws = self._workspace(x.shape[0])
-        return ws, (forward_kernel, (x, *params, self._relu, ws.a1, ws.z1, ws.a2))
+        return ws, (forward_worker, (new_counters(), x, *params, self._relu, ws.a1, ws.z1, ws.a2))
 
     def _loss_calls(self, x, labels, params):
         ws, forward = self._forward_call(x, params)
@@ -243,11 +237,10 @@ class TwoLayerNet(ThreadSafeNetwork):
     def _incremental_calls(self, x, labels, params, grads):
         W1, b1, W2, b2 = params
         ws = self._workspace(x.shape[0]).incremental()
-        n_workers = numba.get_num_threads()
         return [
-            (prepare_kernel, (x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)),
-            (perturb_kernel, (labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch,
-                              ws.block_losses, ws.block_grads, ws.output_scratch, grads, n_workers)),
+            (prepare_worker, (new_counters(), x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)),
+            (perturb_worker, (new_counters(), labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch,
+                              ws.block_losses, ws.block_grads, ws.output_scratch, grads, None)),
         ]
 
     def _incremental_grads(self, params):
@@ -255,17 +248,20 @@ class TwoLayerNet(ThreadSafeNetwork):
         return Gradients(W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
 
     def _full_call(self, x, labels, params, grads):
-        return full_kernel, (x, labels, *params, self._relu, H, *grads)
+        groups = parameter_groups(self.input_size, self.hidden_size, self.output_size)
+        scratch = (np.empty(x.shape, dtype=np.int64), np.empty(x.shape[0], dtype=np.int64),
+                   np.empty(x.shape, dtype=np.int64))
+        return full_worker, (new_counters(), x, labels, *params, self._relu, H, groups, *scratch, *grads)
 
     def _backprop_calls(self, x, labels, params, grads):
         ws, forward = self._forward_call(x, params)
         dy, dz1 = ws.backprop()
-        return [forward, (backprop_kernel, (x, labels, params[2], self._relu, ws.a1, ws.z1, ws.a2, dy, dz1,
-                                            *grads))]
+        return [forward, (backprop_worker, (new_counters(), x, labels, params[2], self._relu, ws.a1, ws.z1, ws.a2,
+                                            dy, dz1, *grads))]
 
     def _forward(self, x, params):
-        ws, (kernel, args) = self._forward_call(x, params)
-        kernel(*args)
+        ws, call = self._forward_call(x, params)
+        launch(*call)
         return ws
 
     def _as_grads(self, W1, b1, W2, b2):
@@ -290,9 +286,9 @@ class TwoLayerNet(ThreadSafeNetwork):
         params = self._params()
         x, labels, _ = self._inputs(x, t)
         with first_call_notice("TwoLayerNet.loss"):
-            (forward, forward_args), (loss, loss_args) = self._loss_calls(x, labels, params)
-            forward(*forward_args)
-            return float(loss(*loss_args))
+            forward, loss = self._loss_calls(x, labels, params)
+            launch(*forward)
+            return float(launch(*loss))
 
     @serialised
     def accuracy(self, x, t):
@@ -336,20 +332,19 @@ class TwoLayerNet(ThreadSafeNetwork):
 
     def _numerical_gradient_full(self, x, labels, params):
         grads = [np.empty_like(p) for p in params]
-        kernel, args = self._full_call(x, labels, params, grads)
-        kernel(*args)
+        launch(*self._full_call(x, labels, params, grads))
         return self._as_grads(*grads)
 
     def _numerical_gradient_incremental(self, x, labels, params):
         grads = self._incremental_grads(params)
-        (prepare, prepare_args), (perturb, perturb_args) = self._incremental_calls(x, labels, params, grads)
-        prepare(*prepare_args)
+        prepare, (perturb, perturb_args) = self._incremental_calls(x, labels, params, grads)
+        launch(*prepare)
         ws = self._workspace(x.shape[0]).incremental()
         if all_steps_small(self._relu, H, ws.distinct.max_abs_value, params[2], ws.forward.z1):
-            perturb(*perturb_args)
-        else:  # some step too large for the short series: the kernel with the general paths
+            launch(perturb, perturb_args)
+        else:  # some step too large for the short series: the worker with the general paths
             with first_call_notice("TwoLayerNet.numerical_gradient (large perturbation steps)"):
-                perturb_kernel_any_steps(*perturb_args)
+                launch(perturb, perturb_args[:-1] + (True,))
         return self._as_grads(grads.W1, grads.b1, grads.W2, grads.b2)
 
     @serialised
@@ -359,7 +354,7 @@ class TwoLayerNet(ThreadSafeNetwork):
         x, labels, _ = self._inputs(x, t)
         with first_call_notice("TwoLayerNet.gradient"):
             grads = [np.empty_like(p) for p in params]
-            for kernel, args in self._backprop_calls(x, labels, params, grads):
-                kernel(*args)
+            for call in self._backprop_calls(x, labels, params, grads):
+                launch(*call)
         return self._as_grads(*grads)
 

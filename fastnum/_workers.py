@@ -1,0 +1,123 @@
+"""Running a kernel on several threads: fastnum's own small pool instead of numba's ``prange``.
+
+Every kernel is a serial ``nogil`` worker whose first argument is a fresh
+``counters`` array (``fastnum.kernels.tasks``): ``run_parallel`` hands the
+same call to the pool's helper threads and runs it on the calling thread
+too; the threads share the tasks through the counters, and the call returns
+when the calling thread's worker does, which is when every task is finished.
+
+Why not ``prange``: a parallel kernel compiles about twice as long as the
+same work as a serial function (numba's parfor pipeline outlines the loop
+into a gufunc and links, optimises and generates machine code for every
+function it calls once more), and the first run of a book script on a fresh
+machine is mostly compiling. A call costs the calling thread only a queue
+put; a helper joins a few tens of microseconds later (a thread's wake-up)
+and takes the tasks left, and one that does not get a core (a busy machine)
+holds nothing up. numba's threading layers are not used at all, so nothing
+here depends on TBB, OpenMP or their absence (numba's workqueue layer, the
+fallback on Apple Silicon, cannot run two parallel kernels at once).
+
+The number of threads is numba's (``numba.set_num_threads``, ``NUMBA_NUM_THREADS``).
+"""
+
+import os
+import queue
+import threading
+
+import numpy as np
+
+from .kernels.tasks import ABORT
+
+COUNTER_SLOTS = 8
+"""Slots of a call's ``counters``: ``ABORT``, then a kernel's own (next task and tasks done per phase)."""
+
+
+class _Pool:
+    """Helper threads that run the workers handed to them, one call after another."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._start()
+
+    def _start(self):
+        self._pid = os.getpid()
+        self._queue = queue.SimpleQueue()
+        self._threads = []
+
+    def _helper(self, jobs):
+        while True:
+            worker, args, failures = jobs.get()
+            try:
+                worker(*args)
+            except BaseException as error:  # noqa: BLE001 - handed to the calling thread
+                args[0][ABORT] = 1
+                failures.append(error)
+
+    def submit(self, worker, args, n_helpers, failures):
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child has the queue but not the threads
+                self._start()
+            while len(self._threads) < n_helpers:
+                thread = threading.Thread(target=self._helper, args=(self._queue,), daemon=True,
+                                          name=f"fastnum-worker-{len(self._threads) + 1}")
+                thread.start()
+                self._threads.append(thread)
+            for _ in range(n_helpers):
+                self._queue.put((worker, args, failures))
+
+
+_POOL = _Pool()
+
+
+def new_counters(n_slots=COUNTER_SLOTS):
+    """A call's counters: all zero (``n_slots`` for a worker with many phases)."""
+    return np.zeros(n_slots, dtype=np.int64)
+
+
+def thread_count():
+    """The threads a kernel runs on: numba's setting (``numba.set_num_threads``)."""
+    import numba
+
+    return numba.get_num_threads()
+
+
+_WORKERS = set()
+
+
+def parallel_worker(dispatcher):
+    """Mark a compiled worker (its first argument the call's counters) as one ``launch`` runs on
+    every thread; returns it unchanged."""
+    _WORKERS.add(dispatcher)
+    return dispatcher
+
+
+def is_parallel_worker(kernel):
+    return kernel in _WORKERS
+
+
+def launch(kernel, args):
+    """Run one (kernel, arguments) call: a parallel worker on every thread (``run_parallel``),
+    any other kernel directly. Returns what the kernel returns (None for workers)."""
+    if kernel in _WORKERS:
+        run_parallel(kernel, args)
+        return None
+    return kernel(*args)
+
+
+def run_parallel(worker, args, n_threads=None):
+    """``worker(*args)`` on ``n_threads`` threads (default ``thread_count()``), this one included.
+
+    ``args[0]`` is the call's ``counters`` (``new_counters()``). Returns when
+    this thread's worker returns; an error on any thread is raised here.
+    """
+    n_threads = thread_count() if n_threads is None else n_threads
+    failures = []
+    if n_threads > 1:
+        _POOL.submit(worker, args, n_threads - 1, failures)
+    try:
+        worker(*args)
+    except BaseException:
+        args[0][ABORT] = 1  # helpers waiting for a task of this thread's stop waiting
+        raise
+    if failures:
+        raise failures[0]
