@@ -16,6 +16,7 @@ from fastnum._config import H
 from fastnum._workers import new_counters, run_parallel
 from fastnum.kernels.perturbed_losses import Gradients
 from fastnum.two_layer import _numgrad_incremental as inc
+from fastnum.two_layer._forward import GRADIENT_CACHES
 
 
 def median_ms(func, repeats):
@@ -40,14 +41,14 @@ def profile(network, x, t, repeats):
     def run(worker, *args):
         return lambda: run_parallel(worker, (new_counters(), *args))
 
-    run(inc.prepare_worker, x64, labels, W1, b1, W2, b2, relu, H, fw, dv)()
+    prepare = lambda: network._forward(x64, params, GRADIENT_CACHES, labels)  # noqa: E731
+    prepare()
     stages = {
         "checks and float64 copy of the batch": lambda: network._inputs(x, t),
-        "forward pass alone (forward_worker)": lambda: network._forward(x64, params),
+        "forward pass alone (sample_pass_worker, FORWARD)": lambda: network._forward(x64, params),
         "distinct pixel values alone (distinct_pixel_values_worker)": run(inc.distinct_pixel_values_worker, x64, H,
                                                                           dv),
-        "forward, distinct values and caches (prepare_worker)": run(inc.prepare_worker, x64, labels, W1, b1, W2, b2,
-                                                                    relu, H, fw, dv),
+        "forward, distinct values and caches (sample_pass_worker, GRADIENT_CACHES)": prepare,
         "W1, b1 alone (hidden_layer_worker)": run(inc.hidden_layer_worker, labels, W2, relu, H, fw, dv,
                                                   ws.hidden_scratch, ws.block_losses, ws.block_grads, grads),
         "W2, b2 alone (output_layer_worker)": run(inc.output_layer_worker, labels, H, fw, ws.output_scratch, grads),

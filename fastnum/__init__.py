@@ -7,6 +7,7 @@ Drop-in names for the book's modules::
     from fastnum import MultiLayerNet, MultiLayerNetExtend   # common/multi_layer_net*.py
     from fastnum.ch05 import TwoLayerNet                     # ch05/two_layer_net.py
     from fastnum import SimpleConvNet                        # ch07/simple_convnet.py
+    from fastnum import DeepConvNet                          # ch08/deep_convnet.py
     from fastnum.functions import sigmoid, softmax, cross_entropy_error
 """
 
@@ -27,7 +28,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 # that numba, which takes TBB first when it can load it, finds it. It must run before numba starts
 # its threads (at the first parallel kernel), not before numba is imported.
 from . import _threading  # noqa: F401
-from .conv import SimpleConvNet
+from .conv import DeepConvNet, SimpleConvNet
 from .functions import (
     cross_entropy_error,
     identity_function,
@@ -41,6 +42,7 @@ from .functions import (
     sum_squared_error,
 )
 from .gradient import numerical_diff, numerical_gradient, numerical_gradient_2d
+from .layers.reading import numerical_gradient_of
 from .mnist import load_mnist
 from .multi_layer import MultiLayerNet, MultiLayerNetExtend
 from .two_layer import TwoLayerNet
@@ -55,10 +57,12 @@ __all__ = [
     "MultiLayerNet",
     "MultiLayerNetExtend",
     "SimpleConvNet",
+    "DeepConvNet",
     "load_mnist",
     "numerical_diff",
     "numerical_gradient",
     "numerical_gradient_2d",
+    "numerical_gradient_of",
     "cross_entropy_error",
     "identity_function",
     "relu",

@@ -1,150 +1,272 @@
-"""Compiling what a training run needs, in two processes at once, the first time on a machine.
+"""Compiling fastnum's kernels: what a call needs, whether numba's cache holds it, and compiling it
+where it costs the user least.
 
-numba compiles one kernel at a time, and most of that time is numba's own
-work (with LLVM's optimisation off it takes 80% as long), so a cold start
-of ``fastnum train`` spends 15 s or more compiling on one core while the
-other idles. When the kernels a run needs are not in numba's on-disk cache,
-``compile_in_parallel`` hands about half of them to a child process
-(``python -m fastnum._compile``) and compiles the rest itself; both write
-numba's cache, so the calls that follow load everything from it. When the
-cache is warm it does nothing: loading takes a fraction of a second, less
-than starting a process.
+A network's method runs a few compiled workers (``network.kernel_calls(method,
+x, labels)`` lists them with their arguments). numba compiles a worker for
+the types of its arguments the first time it runs on a machine and keeps the
+machine code in its on-disk cache; every later process loads it in a
+fraction of a second. This module
 
-Kernels are compiled by the types of the arguments the facade passes them
-(``TwoLayerNet._*_call(s)``), on a two-sample batch, so the machine code is
+* tells whether a call's kernels are ready (compiled in this process, or in
+  numba's cache for this machine: ``kernels_ready``);
+* compiles a kernel under a lock file of its own (``compile_kernel``), so that
+  two processes never compile the same kernel into one cache at once: the
+  second waits, then loads what the first wrote;
+* splits what a training run needs between this process and a child
+  (``start_compiling``: the CLI starts the child before it loads the data),
+  so both cores compile;
+* compiles in a detached background process (``compile_in_background``)
+  while a small first call takes the numpy path (``fastnum._first_run``);
+* is ``python -m fastnum._compile``, the child of the two above.
+
+Kernels compile by the types of the arguments the facade gives them, on a
+two-sample probe batch of a network holding zeros, so the machine code is
 the one the real calls use.
 """
 
 import argparse
+import hashlib
+import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict, dataclass
 
 import numba
 import numpy as np
 
-from .registry import kind_of, with_params
-
-SPLITS = {
-    "numerical": (("prepare", "forward", "accuracy"), ("perturb", "loss")),
-    "numerical-full": (("full",), ("forward", "loss", "accuracy")),
-    "backprop": (("forward", "loss", "accuracy"), ("backprop",)),
+RUN_METHODS = {
+    "numerical": ("numerical_gradient", "loss", "accuracy"),
+    "numerical-full": ("numerical_gradient_full", "loss", "accuracy"),
+    "backprop": ("gradient", "loss", "accuracy"),
 }
-"""Per gradient kind: (the kernels this process compiles, those the child compiles),
-balanced by their measured compile times. ("accuracy" is the softmax over a chunk's logits; the
-chunk's forward pass is "forward", the kernel of the loss after each step.)"""
+"""The methods a training run of each gradient kind calls, whose kernels ``fit`` compiles first."""
+
+LOCK_TIMEOUT_S = 900
+"""How long a process waits for another one compiling the same kernel."""
+
+_READY = set()
+"""(kernel, signature) pairs known compiled in this process or cached on disk."""
 
 
-def _calls(network, x_dtype, names):
-    """The kernels ``names`` of a training run, with arguments of the types the facade gives them
-    (built only for the names asked for: each builds its buffers). ``x_dtype``: the images' dtype,
-    which every kernel reading images keeps (float32 for load_mnist's)."""
-    x = np.zeros((2, network.input_size), dtype=x_dtype)
-    labels = np.zeros(2, dtype=np.int64)
-    params = network._params()
-    builders = {
-        "forward": lambda: network._loss_calls(x, labels, params)[0],
-        "loss": lambda: network._loss_calls(x, labels, params)[1],
-        "accuracy": lambda: network._softmax_call(np.zeros((2, network.output_size))),
-        "prepare": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[0],
-        "perturb": lambda: network._incremental_calls(x, labels, params, network._incremental_grads(params))[1],
-        "full": lambda: network._full_call(x, labels, params, [np.empty_like(p) for p in params]),
-        "backprop": lambda: network._backprop_calls(x, labels, params, [np.empty_like(p) for p in params])[1],
-    }
-    return {name: builders[name]() for name in names}
+def signature_of(args):
+    """numba's types of a call's arguments: what a kernel compiles for."""
+    return tuple(numba.typeof(arg) for arg in args)
 
 
-def _compile(calls, names):
-    for name in names:
-        kernel, args = calls[name]
-        kernel.compile(tuple(numba.typeof(arg) for arg in args))
-
-
-def _is_cached(kernel):
-    """Whether numba's cache holds machine code for ``kernel`` (its index file exists)."""
-    try:
-        return os.path.exists(kernel._cache._cache_file._index_path)
-    except AttributeError:  # another numba's internals: assume cached, compile in this process
+def kernel_ready(kernel, signature):
+    """Whether ``kernel`` is compiled for ``signature`` in this process, or numba's cache holds it for
+    this machine (the index key numba itself looks up: signature, CPU and code hashes)."""
+    if (kernel, signature) in _READY:
         return True
+    if signature in kernel.overloads:
+        _READY.add((kernel, signature))
+        return True
+    try:
+        cache = kernel._cache
+        key = cache._index_key(signature, kernel.targetctx.codegen())
+        cached = key in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - another numba's internals: count it as not cached
+        cached = False
+    if cached:
+        _READY.add((kernel, signature))
+    return cached
 
 
-def _two_layer_network(sizes, activation):
-    """A ``TwoLayerNet`` of these sizes holding zeros (the kernels compile by types, not values)."""
-    n_in, n_hidden, n_out = sizes
-    shapes = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
-    spec = {"network": "TwoLayerNet", "hidden": [n_hidden], "activation": activation}
-    return with_params(spec, {name: np.zeros(shape) for name, shape in shapes.items()})
+def kernels_ready(calls):
+    """Whether every (kernel, arguments) pair of ``calls`` is ready (``kernel_ready``)."""
+    return all(kernel_ready(kernel, signature_of(args)) for kernel, args in calls)
+
+
+def _lock_path(kernel, signature):
+    """A lock file beside the kernel's cache entry, one per kernel and signature."""
+    try:
+        folder = kernel._cache.cache_path
+    except AttributeError:
+        folder = None
+    if not folder or not os.access(folder, os.W_OK):
+        import tempfile
+
+        folder = tempfile.gettempdir()
+    digest = hashlib.sha256(f"{kernel.py_func.__module__}.{kernel.__name__}{signature}".encode()).hexdigest()[:16]
+    return os.path.join(folder, f"fastnum-compile-{kernel.__name__}-{digest}.lock")
+
+
+def compile_kernel(kernel, signature):
+    """Compile (or load) ``kernel`` for ``signature``, holding its lock file: a process that finds
+    another compiling it waits, then loads the cache entry that one wrote."""
+    if signature in kernel.overloads:
+        return
+    import filelock
+
+    try:
+        os.makedirs(kernel._cache.cache_path, exist_ok=True)
+    except (AttributeError, OSError):
+        pass
+    with filelock.FileLock(_lock_path(kernel, signature), timeout=LOCK_TIMEOUT_S):
+        kernel.compile(signature)
+    _READY.add((kernel, signature))
+
+
+def compile_calls(calls, on_compiled=None):
+    """Compile every kernel of ``calls`` that is not compiled in this process (each once)."""
+    seen = set()
+    for kernel, args in calls:
+        signature = signature_of(args)
+        if (kernel, signature) in seen:
+            continue
+        seen.add((kernel, signature))
+        compile_kernel(kernel, signature)
+        if on_compiled is not None:
+            on_compiled(kernel, signature)
+
+
+@dataclass(frozen=True)
+class CompileRequest:
+    """What a child process needs to rebuild a call's kernels: a network (its spec and sizes), the
+    methods and the images' dtype."""
+
+    spec: dict
+    n_in: int
+    n_out: int
+    methods: tuple
+    x_dtype: str
+
+    def to_json(self):
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        return cls(data["spec"], data["n_in"], data["n_out"], tuple(data["methods"]), data["x_dtype"])
+
+    @classmethod
+    def of(cls, network, methods, x_dtype):
+        from .registry import kind_of
+
+        kind_of(network)  # a fastnum network
+        n_in = int(np.prod(network.sample_shape))
+        return cls(network.spec(), n_in, int(network.output_size), tuple(methods), np.dtype(x_dtype).name)
+
+    def probe_network(self):
+        """A network of the request's spec and sizes holding zeros (kernels compile by types)."""
+        from .registry import build
+
+        saved = np.random.get_state()
+        try:
+            network = build(self.spec, self.n_in, self.n_out)
+        finally:
+            np.random.set_state(saved)
+        network.params = {key: np.zeros(shape) for key, shape in network.param_shapes().items()}
+        return network
+
+    def calls(self):
+        """The (kernel, arguments) pairs of every method, deduplicated, in order."""
+        network = self.probe_network()
+        x = np.zeros((2,) + tuple(network.sample_shape), dtype=self.x_dtype)
+        labels = np.zeros(2, dtype=np.int64)
+        calls, seen = [], set()
+        for method in self.methods:
+            for kernel, args in network.kernel_calls(method, x, labels):
+                key = (kernel, signature_of(args))
+                if key not in seen:
+                    seen.add(key)
+                    calls.append((kernel, args))
+        return calls
+
+
+def _child_command(request, indices, background=False):
+    command = [sys.executable, "-m", "fastnum._compile", request.to_json(), ",".join(map(str, indices))]
+    return command + (["--background"] if background else [])
 
 
 class CompileJob:
-    """The child's share of a run's kernels compiling in another process; ``finish`` does the rest."""
+    """A run's kernels compiling here and in a child process; ``finish`` does this process's share."""
 
-    def __init__(self, gradient, child):
-        self.gradient = gradient
+    def __init__(self, request, mine, child):
+        self.request = request
+        self.mine = mine
         self.child = child
 
-    def finish(self, network, x_dtype):
-        """Compile this process's share (by the types ``network``'s calls use), then wait for the child."""
+    def finish(self, network=None, x_dtype=None):
+        """Compile this process's share, then wait for the child's."""
         try:
-            mine = SPLITS[self.gradient][0]
-            _compile(_calls(network, x_dtype, mine), mine)
-            self.child.wait()
+            compile_calls(self.mine)
+            if self.child is not None:
+                self.child.wait()
         finally:
             self.cancel()
 
     def cancel(self):
         """Stop the child if it still runs (an interrupted or failed start: do not leave it compiling)."""
-        if self.child.poll() is None:
+        if self.child is not None and self.child.poll() is None:
             self.child.kill()
             self.child.wait()
 
 
-def start_compiling(gradient, sizes, activation, x_dtype):
-    """Start the child's share of the kernels a two-layer run of ``gradient`` needs, if any is not cached.
+def start_compiling(request):
+    """Start compiling what ``request``'s methods need that is not cached: every other kernel in a
+    child process, the rest when ``finish`` is called.
 
-    Returns a ``CompileJob``, or None when numba's cache holds every kernel
-    (loading them takes a fraction of a second, less than starting a
-    process). The CLI calls it before loading the data, so that the child's
-    start and its share overlap the loading.
+    Returns a ``CompileJob``, or None when everything is ready (loading takes
+    a fraction of a second, less than starting a process). The CLI calls it
+    before loading the data, so that the child's start and its share overlap
+    the loading.
     """
-    mine, theirs = SPLITS[gradient]
-    calls = _calls(_two_layer_network(sizes, activation), x_dtype, mine + theirs)
-    if all(_is_cached(calls[name][0]) for name in mine + theirs):
+    calls = request.calls()
+    pending = [i for i, (kernel, args) in enumerate(calls) if not kernel_ready(kernel, signature_of(args))]
+    if not pending:
         return None
-    child = subprocess.Popen(
-        [sys.executable, "-m", "fastnum._compile", gradient, *(str(n) for n in sizes), activation,
-         np.dtype(x_dtype).name],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    return CompileJob(gradient, child)
+    mine, theirs = pending[0::2], pending[1::2]
+    child = None
+    if theirs:
+        child = subprocess.Popen(_child_command(request, theirs), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    return CompileJob(request, [calls[i] for i in mine], child)
 
 
 def compile_in_parallel(network, gradient, x_dtype):
-    """Compile the kernels a run of ``gradient`` needs, half in a child process, when not cached.
-
-    Returns whether a child process was used. Any failure of the child only
-    means this process compiles those kernels itself on first call.
-    """
-    if kind_of(network).name != "TwoLayerNet":  # the other networks' kernels compile on first call
-        return False
-    job = start_compiling(gradient, (network.input_size, network.hidden_size, network.output_size),
-                          network.activation, x_dtype)
+    """Compile the kernels a training run of ``gradient`` needs, half in a child process, when not
+    cached. Returns whether a child process was used."""
+    job = start_compiling(CompileRequest.of(network, RUN_METHODS[gradient], x_dtype))
     if job is None:
         return False
-    job.finish(network, x_dtype)
-    return True
+    job.finish()
+    return job.child is not None
+
+
+_BACKGROUND = {}
+"""Requests this process has started compiling in the background (one child each)."""
+
+
+def compile_in_background(request):
+    """Compile ``request``'s kernels in a detached process, once per process and request; returns the
+    child, or None when one was started already or nothing is left to compile."""
+    key = request.to_json()
+    if key in _BACKGROUND:
+        return None
+    calls = request.calls()
+    pending = [i for i, (kernel, args) in enumerate(calls) if not kernel_ready(kernel, signature_of(args))]
+    if not pending:
+        _BACKGROUND[key] = None
+        return None
+    env = dict(os.environ, FASTNUM_FIRST_RUN="compile")
+    child = subprocess.Popen(_child_command(request, pending, background=True), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    _BACKGROUND[key] = child
+    return child
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="compile the child's share of a run's kernels (internal)")
-    parser.add_argument("gradient", choices=tuple(SPLITS))
-    parser.add_argument("sizes", nargs=3, type=int)
-    parser.add_argument("activation")
-    parser.add_argument("x_dtype")
+    parser = argparse.ArgumentParser(description="compile kernels of a request (fastnum's internal child)")
+    parser.add_argument("request", help="CompileRequest as JSON")
+    parser.add_argument("indices", help="which of the request's calls, comma-separated")
+    parser.add_argument("--background", action="store_true", help="lower priority (a user's script runs)")
     args = parser.parse_args(argv)
-    network = _two_layer_network(args.sizes, args.activation)
-    theirs = SPLITS[args.gradient][1]
-    _compile(_calls(network, np.dtype(args.x_dtype), theirs), theirs)
+    if args.background and hasattr(os, "nice"):
+        os.nice(5)
+    calls = CompileRequest.from_json(args.request).calls()
+    compile_calls([calls[int(i)] for i in args.indices.split(",") if i])
     return 0
 
 

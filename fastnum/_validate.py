@@ -115,3 +115,23 @@ def as_params(params, n_in, n_hidden, n_out):
     expected = {"W1": (n_in, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_out), "b2": (n_out,)}
     arrays = as_named_params(params, expected)
     return [arrays[name] for name in PARAM_NAMES]
+
+
+def as_images(x, input_dim):
+    """``x`` as C-ordered float64 images (N, *input_dim), checked: shape, non-empty, finite.
+
+    Flat images of the right size get a hint (``reshape`` or
+    ``load_mnist(flatten=False)``).
+    """
+    x = _real_array(x, "x")
+    want = tuple(input_dim)
+    if x.ndim != 4 or x.shape[1:] != want:
+        hint = (f"; flat images need x.reshape(-1, {', '.join(map(str, want))}) "
+                "(or load_mnist(flatten=False))") if x.ndim == 2 and x.shape[1] == int(np.prod(want)) else ""
+        raise ValueError(f"x must be images (N, {', '.join(map(str, want))}), got shape {x.shape}{hint}")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch (0 samples)")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or inf")
+    return x

@@ -463,17 +463,21 @@ class _Run:
 
 
 def _start_compiling(config):
-    """A two-layer run's kernels start compiling in a second process now (when numba's cache lacks
-    them), so that its start and its share overlap the data's loading; None otherwise."""
-    from ._compile import start_compiling
+    """The run's kernels start compiling now (the ones numba's cache lacks), every other one in a
+    second process, so that its start and its share overlap the data's loading; None when nothing
+    needs compiling."""
+    from ._compile import RUN_METHODS, CompileRequest, start_compiling
+    from .registry import build
 
     spec = spec_from_config(config)
-    if spec["network"] != "TwoLayerNet":
-        return None
-    # every data set fastnum loads has 28x28 images, as float32 after normalising; the kernels
-    # compile by types, so a different size would still use them (a different type compiles later)
-    sizes = (IMAGE_SIDE * IMAGE_SIDE, spec["hidden"][0], N_CLASSES)
-    return start_compiling(config["gradient"], sizes, spec["activation"], np.float32)
+    saved = np.random.get_state()
+    try:
+        probe = build(spec, IMAGE_SIDE * IMAGE_SIDE, N_CLASSES)  # every data set fastnum loads: 28x28 images
+    finally:
+        np.random.set_state(saved)
+    # float32 images (normalised) for a network that reads them as they are, else float64 batches
+    x_dtype = np.float32 if probe.READS_FLOAT32 else np.float64
+    return start_compiling(CompileRequest.of(probe, RUN_METHODS[config["gradient"]], x_dtype))
 
 
 def _prepare(args, command, progress, plan):

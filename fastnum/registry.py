@@ -52,6 +52,7 @@ KINDS = {kind.name: kind for kind in (
     NetworkKind("TwoLayerNet", "two-layer", "fastnum.two_layer:TwoLayerNet"),
     NetworkKind("MultiLayerNetExtend", "multi-layer", "fastnum.multi_layer:MultiLayerNetExtend"),
     NetworkKind("SimpleConvNet", "convnet", "fastnum.conv:SimpleConvNet"),
+    NetworkKind("DeepConvNet", "deep-convnet", "fastnum.conv:DeepConvNet"),
 )}
 """Every network kind, by ``spec["network"]``."""
 

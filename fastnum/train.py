@@ -102,7 +102,7 @@ def warm_up(network, gradient, x, t, write=None, compiling=None):
 
     Runs them once on two samples, telling the user when that means compiling
     (``progress.compile_notice``); when numba's cache does not hold them yet,
-    half of them compile in a second process at the same time
+    every other kernel compiles in a second process at the same time
     (``fastnum._compile``). Leaves ``network.params`` unchanged and draws
     nothing from ``np.random``. ``compiling``: a ``fastnum._compile.CompileJob``
     started earlier (the CLI starts it before loading the data), finished
@@ -110,21 +110,22 @@ def warm_up(network, gradient, x, t, write=None, compiling=None):
     """
     check_gradient(network, gradient)
     from ._compile import compile_in_parallel
+    from ._first_run import compile_now
 
-    with compile_notice(write) as timing:
-        x_dtype = np.float32 if x.dtype == np.float32 else np.float64
+    with compile_notice(write) as timing, compile_now():
+        x_dtype = np.float32 if network.READS_FLOAT32 and x.dtype == np.float32 else np.float64
         if compiling is not None:
-            compiling.finish(network, x_dtype)
+            compiling.finish()
         else:
-            # first run on a machine: part of the kernels compile in a second process meanwhile
+            # first run on a machine: half of the kernels compile in a second process meanwhile
             compile_in_parallel(network, gradient, x_dtype)
         # a copy: dropout draws from np.random and batch norm updates its running statistics
         network = copy.deepcopy(network)
         saved = np.random.get_state()
         try:
-            GRADIENTS[gradient](network, x[:2], t[:2])
-            network.loss(x[:2], t[:2])
-            network.accuracy(x[:2], t[:2])
+            GRADIENTS[gradient](network, x[:2].astype(x_dtype), t[:2])
+            network.loss(x[:2].astype(x_dtype), t[:2])
+            network.accuracy(x[:2].astype(x_dtype), t[:2])
         finally:
             np.random.set_state(saved)
     return timing["seconds"]
@@ -301,35 +302,38 @@ def fit(network, x_train, t_train, x_test, t_test, *, iters, batch_size=100, lea
         if on_eval is not None:
             on_eval(state)
 
+    from ._first_run import compile_now
+
     try:
-        if warm:
-            warm_up(network, gradient, x_train, t_train, report.write)
-        for i in range(start_step, iters):
-            start = time.perf_counter()
-            batch_mask = rng.choice(train_size, batch_size)
-            x_batch = x_train[batch_mask] if batch_dtype is None else x_train[batch_mask].astype(batch_dtype)
-            t_batch = t_train[batch_mask]
-            grad = compute_gradient(network, x_batch, t_batch)
-            for key in grad:
-                network.params[key] -= learning_rate * grad[key]
-            # (the loss of non-finite parameters cannot be evaluated: the network refuses them)
-            loss = float(network.loss(x_batch, t_batch)) if params_are_finite(network, grad) else np.nan
-            if not np.isfinite(loss):
-                history.diverged_at = i  # not counted as done: its parameters are not usable
-                return history
-            history.train_loss_list.append(loss)
-            history.step_times.append(time.perf_counter() - start)
-            state.step = i
-            history.steps_done = i + 1
-            report.step(state)
-            if on_step is not None:
-                on_step(state)
-            if i % eval_every == 0:
-                evaluate(i)
-            if should_stop is not None and should_stop() and i + 1 < iters:
-                return history
-        if final_eval and iters > 0 and (not history.eval_steps or history.eval_steps[-1] != iters - 1):
-            evaluate(iters - 1)
+        with compile_now():  # every call on the compiled path: the same arithmetic from the first step on
+            if warm:
+                warm_up(network, gradient, x_train, t_train, report.write)
+            for i in range(start_step, iters):
+                start = time.perf_counter()
+                batch_mask = rng.choice(train_size, batch_size)
+                x_batch = x_train[batch_mask] if batch_dtype is None else x_train[batch_mask].astype(batch_dtype)
+                t_batch = t_train[batch_mask]
+                grad = compute_gradient(network, x_batch, t_batch)
+                for key in grad:
+                    network.params[key] -= learning_rate * grad[key]
+                # (the loss of non-finite parameters cannot be evaluated: the network refuses them)
+                loss = float(network.loss(x_batch, t_batch)) if params_are_finite(network, grad) else np.nan
+                if not np.isfinite(loss):
+                    history.diverged_at = i  # not counted as done: its parameters are not usable
+                    return history
+                history.train_loss_list.append(loss)
+                history.step_times.append(time.perf_counter() - start)
+                state.step = i
+                history.steps_done = i + 1
+                report.step(state)
+                if on_step is not None:
+                    on_step(state)
+                if i % eval_every == 0:
+                    evaluate(i)
+                if should_stop is not None and should_stop() and i + 1 < iters:
+                    return history
+            if final_eval and iters > 0 and (not history.eval_steps or history.eval_steps[-1] != iters - 1):
+                evaluate(iters - 1)
         return history
     finally:
         if owned:

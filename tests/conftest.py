@@ -1,6 +1,15 @@
+import os
+
 import numba
 import numpy as np
 import pytest
+
+# The suite tests the compiled kernels: every call compiles (or loads) them, also on a cold cache, and
+# no background compile competes with the tests. tests/test_compile.py sets these itself where it
+# tests the numpy path of a first call and the background compile. (Set in os.environ, so that the
+# tests' child processes inherit them.)
+os.environ.setdefault("FASTNUM_FIRST_RUN", "compile")
+os.environ.setdefault("FASTNUM_BACKGROUND_COMPILE", "0")
 
 
 @pytest.fixture

@@ -178,12 +178,15 @@ def test_compiling_started_before_the_data_stops_when_loading_fails(tmp_path, mo
         def wait(self):
             return self.poll()
 
-    monkeypatch.setattr(fastnum._compile, "_is_cached", lambda kernel: False)
+    monkeypatch.setattr(fastnum._compile, "kernel_ready", lambda kernel, signature: False)
     monkeypatch.setattr(fastnum._compile.subprocess, "Popen", Child)
     _train_without_data(tmp_path, monkeypatch)
     assert "cannot load MNIST" in capsys.readouterr().err
     assert len(children) == 1 and children[0].killed
-    assert children[0].command[-6:] == ["numerical", "784", "50", "10", "sigmoid", "float32"]
+    request = fastnum._compile.CompileRequest.from_json(children[0].command[-2])
+    assert request.spec == {"network": "TwoLayerNet", "hidden": [50], "activation": "sigmoid"}
+    assert (request.n_in, request.n_out, request.x_dtype) == (784, 10, "float32")
+    assert request.methods == ("numerical_gradient", "loss", "accuracy")
 
 
 def test_wrong_data_set_is_refused_in_one_line(data_dir, tmp_path):

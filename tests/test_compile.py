@@ -1,38 +1,207 @@
-"""A cold numba cache: the kernels of a run compile in two processes, and the run then loads them all."""
+"""Compiling: a cold cache compiles a run's kernels in two processes, a kernel compiles under its own
+lock, numba's cache tells what is ready, and a small first call takes the numpy path while the
+kernels compile in the background (``fastnum._compile``, ``fastnum._first_run``)."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
-SCRIPT = """
-import numpy as np
-from fastnum import TwoLayerNet
-from fastnum import _compile
+
+def _run(script, cache, **env):
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(cache), **env)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+TWO_PROCESSES = """
+import json, numpy as np
+from fastnum import TwoLayerNet, _compile
 np.random.seed(0)
 net = TwoLayerNet(20, 3, 4)
 used_child = _compile.compile_in_parallel(net, "backprop", np.float64)
-x = np.random.rand(5, 20)
-t = np.arange(5) % 4
+x = np.random.rand(5, 20); t = np.arange(5) % 4
 net.gradient(x, t); net.loss(x, t); net.accuracy(x, t)
-mine, theirs = _compile.SPLITS["backprop"]
-calls = _compile._calls(net, np.float64, mine + theirs)
-def loaded(names):
-    return all(not calls[name][0].stats.cache_misses and calls[name][0].stats.cache_hits for name in names)
-print(used_child, loaded(theirs), loaded(mine + theirs))
+request = _compile.CompileRequest.of(net, _compile.RUN_METHODS["backprop"], np.float64)
+calls = request.calls()
+print(json.dumps({"used_child": used_child, "kernels": [k.__name__ for k, _ in calls],
+                  "loaded": [bool(k.stats.cache_hits) and not k.stats.cache_misses for k, _ in calls]}))
 """
 
 
 def test_cold_cache_compiles_in_two_processes_then_everything_loads(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
-    first = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=600)
-    assert first.returncode == 0, first.stderr
-    # a child compiled its half, which this process then loaded from the cache
-    assert first.stdout.split() == ["True", "True", "False"]
-    second = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=600)
-    assert second.returncode == 0, second.stderr
-    assert second.stdout.split() == ["False", "True", "True"]  # warm: no child, everything loaded
+    first = _run(TWO_PROCESSES, tmp_path / "cache")
+    assert first["kernels"] == ["sample_pass_worker", "backprop_worker"]
+    # this process compiled the first, the child the second, which this process then loaded
+    assert first["used_child"] and first["loaded"] == [False, True]
+    second = _run(TWO_PROCESSES, tmp_path / "cache")
+    assert not second["used_child"] and second["loaded"] == [True, True]  # warm: no child, all loaded
+
+
+READY = """
+import json, numpy as np
+from fastnum import TwoLayerNet, _compile
+net = TwoLayerNet(8, 3, 2)
+calls = net.kernel_calls("loss", np.zeros((2, 8)), np.zeros(2, dtype=np.int64))
+before = _compile.kernels_ready(calls)
+_compile.compile_calls(calls)
+print(json.dumps({"before": before, "after": _compile.kernels_ready(calls),
+                  "compiled": [bool(k.stats.cache_misses) for k, _ in calls]}))
+"""
+
+
+def test_readiness_is_what_numbas_cache_holds_for_this_machine(tmp_path):
+    cold = _run(READY, tmp_path / "cache")
+    assert cold == {"before": False, "after": True, "compiled": [True]}
+    warm = _run(READY, tmp_path / "cache")
+    assert warm == {"before": True, "after": True, "compiled": [False]}  # loaded, not compiled
+
+
+TAKE_TURNS = """
+import json, sys, time, numpy as np, filelock
+from fastnum import TwoLayerNet, _compile
+net = TwoLayerNet(8, 3, 2)
+(kernel, args), = net.kernel_calls("loss", np.zeros((2, 8)), np.zeros(2, dtype=np.int64))
+signature = _compile.signature_of(args)
+if sys.argv[1] == "holder":
+    lock = filelock.FileLock(_compile._lock_path(kernel, signature))
+    lock.acquire()
+    print("holding", flush=True)
+    kernel.compile(signature)  # compiles and writes the cache while holding the lock
+    time.sleep(1.0)
+    lock.release()
+    print(json.dumps({"compiled": bool(kernel.stats.cache_misses)}))
+else:
+    started = time.perf_counter()
+    _compile.compile_kernel(kernel, signature)
+    print(json.dumps({"waited": time.perf_counter() - started, "compiled": bool(kernel.stats.cache_misses),
+                      "loaded": bool(kernel.stats.cache_hits)}))
+"""
+
+
+def test_a_second_process_waits_for_the_kernel_another_compiles_then_loads_it(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    holder = subprocess.Popen([sys.executable, "-c", TAKE_TURNS, "holder"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    waiter = subprocess.run([sys.executable, "-c", TAKE_TURNS, "waiter"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    out, err = holder.communicate(timeout=600)
+    assert holder.returncode == 0 and waiter.returncode == 0, err + waiter.stderr
+    assert json.loads(out.strip().splitlines()[-1]) == {"compiled": True}
+    result = json.loads(waiter.stdout.strip().splitlines()[-1])
+    assert result["loaded"] and not result["compiled"]  # it did not compile the kernel a second time
+
+
+FIRST_CALLS = """
+import json, numpy as np, numba
+import fastnum, fastnum.ch05
+from fastnum import _compile
+rng = np.random.default_rng(0)
+np.random.seed(0)
+nets = {
+    "TwoLayerNet": (fastnum.TwoLayerNet(30, 5, 4), rng.random((3, 30))),
+    "ch05.TwoLayerNet": (fastnum.ch05.TwoLayerNet(30, 5, 4), rng.random((3, 30))),
+    "MultiLayerNetExtend": (fastnum.MultiLayerNetExtend(30, [6, 5], 4, use_batchnorm=True, use_dropout=True),
+                            rng.random((4, 30))),
+    "SimpleConvNet": (fastnum.SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3, "pad": 0, "stride": 1},
+                                            5, 4), rng.random((2, 1, 8, 8))),
+}
+out = {}
+for name, (net, x) in nets.items():
+    t = np.arange(x.shape[0]) % 4
+    np.random.seed(1)
+    grads = net.numerical_gradient(x, t)
+    kernels = [k for k, _ in net.kernel_calls("numerical_gradient", x, t)]
+    out[name] = {"compiled_here": any(k.overloads for k in kernels), "grads": {k: v.tolist() for k, v in grads.items()}}
+    if hasattr(net, "gradient") and name.endswith("TwoLayerNet"):
+        out[name]["predict"] = net.predict(x).tolist()
+        out[name]["loss"] = net.loss(x, t)
+print(json.dumps(out))
+"""
+
+
+def test_small_first_calls_take_the_numpy_path_and_agree_with_the_kernels(tmp_path):
+    """An empty cache, FASTNUM_FIRST_RUN=auto: the book's toy-sized calls compute in numpy, compile
+    nothing; the same calls on compiled kernels (FASTNUM_FIRST_RUN=compile) agree to 1e-10."""
+    numpy_run = _run(FIRST_CALLS, tmp_path / "cache", FASTNUM_FIRST_RUN="auto", FASTNUM_BACKGROUND_COMPILE="0")
+    # the suite's own cache: these kernels are compiled for the other tests anyway
+    suite_cache = os.environ.get("NUMBA_CACHE_DIR") or tmp_path / "suite-cache"
+    kernel_run = _run(FIRST_CALLS, suite_cache, FASTNUM_FIRST_RUN="compile")
+    for name in numpy_run:
+        assert not numpy_run[name]["compiled_here"], name
+        assert kernel_run[name]["compiled_here"], name
+        for key, value in numpy_run[name]["grads"].items():
+            np.testing.assert_allclose(value, kernel_run[name]["grads"][key], rtol=0, atol=1e-10, err_msg=name + key)
+        if "loss" in numpy_run[name]:
+            np.testing.assert_allclose(numpy_run[name]["predict"], kernel_run[name]["predict"], rtol=0, atol=1e-13)
+            assert abs(numpy_run[name]["loss"] - kernel_run[name]["loss"]) < 1e-13
+
+
+BACKGROUND = """
+import json, time, numpy as np
+import fastnum
+from fastnum import _compile
+net = fastnum.TwoLayerNet(12, 3, 4)
+x = np.random.rand(2, 12); t = np.arange(2) % 4
+net.loss(x, t)
+(kernel, args), = net.kernel_calls("loss", x, t)
+children = [c for c in _compile._BACKGROUND.values() if c is not None]
+for child in children:
+    child.wait(timeout=600)
+print(json.dumps({"children": len(children), "compiled_here": bool(kernel.overloads),
+                  "ready_after": _compile.kernels_ready([(kernel, args)])}))
+"""
+
+
+def test_a_numpy_path_call_compiles_its_kernels_in_the_background_for_the_next_run(tmp_path):
+    first = _run(BACKGROUND, tmp_path / "cache", FASTNUM_FIRST_RUN="auto", FASTNUM_BACKGROUND_COMPILE="1")
+    assert first == {"children": 1, "compiled_here": False, "ready_after": True}
+    second = _run(BACKGROUND, tmp_path / "cache", FASTNUM_FIRST_RUN="auto", FASTNUM_BACKGROUND_COMPILE="1")
+    assert second == {"children": 0, "compiled_here": True, "ready_after": True}  # loaded: the compiled path
+
+
+def test_big_calls_compile_instead(monkeypatch):
+    """The numpy path is for calls cheaper than compiling: a call estimated to take longer compiles."""
+    import fastnum
+    from fastnum import _first_run
+
+    monkeypatch.setenv(_first_run.POLICY_ENV, "auto")
+    net = fastnum.TwoLayerNet(784, 50, 10)
+    small, big = net.numpy_seconds("numerical_gradient", 3), net.numpy_seconds("numerical_gradient", 100)
+    assert small < net.COMPILE_SECONDS["numerical_gradient"] < big
+    with _first_run.compile_now():
+        assert _first_run.policy() == "compile"
+    assert _first_run.policy() == "auto"
+
+
+@pytest.mark.parametrize("value, expected", [("compile", "compile"), ("COMPILE", "compile"), ("auto", "auto"),
+                                             ("anything", "auto")])
+def test_the_policy_comes_from_the_environment(monkeypatch, value, expected):
+    from fastnum import _first_run
+
+    monkeypatch.setenv(_first_run.POLICY_ENV, value)
+    assert _first_run.policy() == expected
+
+
+def test_the_background_child_is_started_once_per_request(monkeypatch):
+    import fastnum
+    from fastnum import _compile
+
+    started = []
+    monkeypatch.setattr(_compile, "kernel_ready", lambda kernel, signature: False)
+    monkeypatch.setattr(_compile.subprocess, "Popen", lambda *a, **k: started.append(a[0]) or object())
+    monkeypatch.setattr(_compile, "_BACKGROUND", {})
+    request = _compile.CompileRequest.of(fastnum.TwoLayerNet(6, 2, 3), ("loss",), np.float64)
+    _compile.compile_in_background(request)
+    _compile.compile_in_background(request)
+    assert len(started) == 1 and "--background" in started[0]
+    assert _compile.CompileRequest.from_json(started[0][3]) == request

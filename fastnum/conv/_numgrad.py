@@ -233,15 +233,20 @@ class ConvNetGradient:
         self.grad_W1 = np.empty((shape.filters, shape.channels, shape.filter_size, shape.filter_size))
         self.grad_b1 = np.empty(shape.filters)
 
-    def run(self, x, labels, W1, b1, dense_layers, h):
-        """Every entry: the convolution, the dense part (per-sample kernels), then the filters."""
+    def calls(self, x, labels, W1, b1, dense_layers, h):
+        """(kernel, arguments) of one gradient: the convolution, the dense part (per-sample workers),
+        then the filters. ``x`` is copied into the padded images here."""
         pad = self.shape.pad
         self.cache.x_padded[:, :, pad:pad + self.shape.height, pad:pad + self.shape.width] = x
         calls = [(conv_forward_worker, (new_counters(), W1, b1, self.shape.stride, self.cache))]
         calls += self.dense.calls(self.cache.pooled, labels, dense_layers, True, h, 0.0)
-        for call in calls:
-            launch(*call)
         W2 = dense_layers.W[:dense_layers.w_off[1]].reshape(self.shape.pooled_size, -1)
         W3 = dense_layers.W[dense_layers.w_off[1]:].reshape(W2.shape[1], -1)
-        launch(filter_worker, (new_counters(), W1, labels, h, self.shape.stride, W2, W3, self.cache, self.dense.top,
-                               self.grad_W1, self.grad_b1))
+        calls.append((filter_worker, (new_counters(), W1, labels, h, self.shape.stride, W2, W3, self.cache,
+                                      self.dense.top, self.grad_W1, self.grad_b1)))
+        return calls
+
+    def run(self, x, labels, W1, b1, dense_layers, h):
+        """Every entry: the calls of ``calls``, in order."""
+        for call in self.calls(x, labels, W1, b1, dense_layers, h):
+            launch(*call)

@@ -9,8 +9,13 @@ import numpy as np
 
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
+from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
 from .._param_files import load_param_pickle, save_param_pickle
 from .._validate import _real_array, as_labels, as_named_params
+from .._workers import launch
+from ..layers import Affine, Convolution, ForwardPass, LayerStack, Pooling, Relu, SoftmaxWithLoss
+from ..layers.numerical import estimated_flops
+from ..layers.numerical import numerical_gradient as layer_stack_gradient
 from ..multi_layer._passes import cross_entropy
 from ..progress import first_call_notice
 from ._numgrad import ConvNetGradient
@@ -59,6 +64,8 @@ class SimpleConvNet(ThreadSafeNetwork):
 
     GRADIENTS = ("numerical", "backprop")
     """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
+    COMPILE_SECONDS = {"numerical_gradient": 25.0}
+    """About what compiling the numerical gradient's kernels costs on a 2-core machine (measured)."""
     READS_FLOAT32 = False
     """Its numpy passes and kernels take float64 images: ``fit`` converts each batch once."""
 
@@ -179,6 +186,38 @@ class SimpleConvNet(ThreadSafeNetwork):
         return (f"SimpleConvNet (conv {c['filter_num']} {c['filter_size']}x{c['filter_size']}, pool 2x2, "
                 f"hidden {self.hidden_size})")
 
+    def _gradient_calls(self, params, x, labels):
+        """(driver, the numerical gradient's (kernel, arguments) pairs) for a batch like ``x``."""
+        from ..multi_layer._buffers import pack_layers
+
+        driver = self._drivers.get(x.shape[0])
+        if driver is None:
+            self._drivers.clear()
+            driver = self._drivers[x.shape[0]] = ConvNetGradient(self._shape, self.hidden_size, self.output_size,
+                                                                 x.shape[0])
+        dense = pack_layers([params["W2"], params["W3"]], [params["b2"], params["b3"]])
+        return driver, driver.calls(x, labels, params["W1"], params["b1"], dense, H)
+
+    def kernel_calls(self, method, x, labels):
+        """The (kernel, arguments) pairs ``method`` runs on ``x``: the numerical gradient's (the other
+        methods are numpy)."""
+        if method != "numerical_gradient":
+            return []
+        x, labels = self._inputs(x, labels)
+        return self._gradient_calls(self._params(), x, labels)[1]
+
+    @property
+    def stack(self):
+        """The network as the book's layers (``fastnum.layers``)."""
+        c = self.conv_param
+        return LayerStack((Convolution("W1", "b1", c["stride"], c["pad"]), Relu(), Pooling(2, 2, 2), Affine("W2", "b2"),
+                           Relu(), Affine("W3", "b3")), SoftmaxWithLoss(), tuple(self.input_dim))
+
+    def numpy_seconds(self, method, n_samples):
+        """About how long the numpy path of ``method`` takes on ``n_samples`` samples."""
+        shapes = {key: np.empty(shape) for key, shape in self.param_shapes().items()}
+        return estimated_flops(self.stack, shapes, n_samples) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+
     def check_batch(self, x, t):
         """Raise the error a method would raise for this batch (shape, dtype, labels); compute nothing."""
         self._inputs(x, t)
@@ -263,18 +302,16 @@ class SimpleConvNet(ThreadSafeNetwork):
         dict
             ``W1``, ``b1``, ``W2``, ``b2``, ``W3``, ``b3``, shaped like ``params``.
         """
-        from ..multi_layer._buffers import pack_layers, unpack_hidden_weights
+        from ..multi_layer._buffers import unpack_hidden_weights
 
         params = self._params()
         x, labels = self._inputs(x, t)
-        driver = self._drivers.get(x.shape[0])
-        if driver is None:
-            self._drivers.clear()
-            driver = self._drivers[x.shape[0]] = ConvNetGradient(self._shape, self.hidden_size, self.output_size,
-                                                                 x.shape[0])
-        dense = pack_layers([params["W2"], params["W3"]], [params["b2"], params["b3"]])
+        if numpy_path(self, "numerical_gradient", x, labels):
+            return layer_stack_gradient(self.stack, params, x, labels, ForwardPass(train=False), H)
+        driver, calls = self._gradient_calls(params, x, labels)
         with first_call_notice("SimpleConvNet.numerical_gradient"):
-            driver.run(x, labels, params["W1"], params["b1"], dense, H)
+            for call in calls:
+                launch(*call)
         grads = driver.dense.grads
         (W2,) = unpack_hidden_weights(grads.W_T, grads.W_T_off, driver.dense.sizes)
         return {"W1": driver.grad_W1.copy(), "b1": driver.grad_b1.copy(), "W2": W2, "b2": grads.b.copy(),

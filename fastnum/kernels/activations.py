@@ -43,13 +43,16 @@ def hidden_activation(typingctx, a, relu):
     return types.float64(types.float64, types.boolean), codegen
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def nonzero_pixels(x_row, nonzero_idx):
     """Indices of the nonzero entries of ``x_row`` into ``nonzero_idx``; returns their count.
 
     Branch-free (every index is written, the count advances only past
     nonzeros): MNIST's zero and nonzero pixels alternate unpredictably, and a
     branch per pixel costs more in mispredictions than the products skipped.
+    (A function of its own, not ``inline="always"``: inlined, numba typed its
+    count as the literal 0 at the call site and compiled every caller's
+    callee a second time for that type.)
     """
     count = 0
     for i in range(x_row.shape[0]):

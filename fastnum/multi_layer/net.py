@@ -12,9 +12,13 @@ import numpy as np
 
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
+from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
 from .._validate import _real_array, as_batch, as_labels, as_named_params
 from .._workers import launch
 from ..kernels.distinct_values import padded_width
+from ..layers import Affine, BatchNormalization, Dropout, ForwardPass, LayerStack, Relu, Sigmoid, SoftmaxWithLoss
+from ..layers.numerical import estimated_flops
+from ..layers.numerical import numerical_gradient as layer_stack_gradient
 from ..progress import first_call_notice
 from ._buffers import pack_layers, unpack_hidden_weights
 from ._numgrad_batchnorm import BatchNormGradient
@@ -97,6 +101,8 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
 
     GRADIENTS = ("numerical", "backprop")
     """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
+    COMPILE_SECONDS = {"numerical_gradient": 20.0}
+    """About what compiling the numerical gradient's kernels costs on a 2-core machine (measured)."""
     READS_FLOAT32 = False
     """Its numpy passes and kernels take float64 images: ``fit`` converts each batch once."""
     SPEC_KEYS = ("hidden", "activation", "weight_init_std", "weight_decay_lambda", "use_dropout", "dropout_ration",
@@ -365,6 +371,63 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
         dW, db, dgamma, dbeta = backward(self._arch, W, gamma, logits, labels, trace, masks)
         return self._as_grads(dW, db, dgamma, dbeta)
 
+    def _gradient_calls(self, driver, x, labels):
+        """The numerical gradient's (kernel, arguments) pairs, on the driver's buffers."""
+        W, b, gamma, beta = self._params()
+        arch = self._arch
+        layers = pack_layers(W, b)
+        if self.use_batchnorm:
+            return driver.calls(x, labels, layers, np.concatenate(gamma), np.concatenate(beta), arch.relu, H,
+                                arch.weight_decay_lambda)
+        return driver.calls(x, labels, layers, arch.relu, H, arch.weight_decay_lambda)
+
+    def kernel_calls(self, method, x, labels):
+        """The (kernel, arguments) pairs ``method`` runs on ``x``: the numerical gradient's (the other
+        methods are numpy)."""
+        if method != "numerical_gradient":
+            return []
+        x, labels, _ = self._inputs(x, labels)
+        return self._gradient_calls(self._driver(x.shape[0]), x, labels)
+
+    @property
+    def stack(self):
+        """The network as the book's layers (``fastnum.layers``): per hidden layer affine, [batch norm,]
+        activation, [dropout]; then affine and softmax with loss; weight decay on every affine weight."""
+        layers = []
+        for k in range(1, self.hidden_layer_num + 1):
+            layers.append(Affine(f"W{k}", f"b{k}"))
+            if self.use_batchnorm:
+                layers.append(BatchNormalization(f"gamma{k}", f"beta{k}"))
+            layers.append(Relu() if self.activation == "relu" else Sigmoid())
+            if self.use_dropout:
+                layers.append(Dropout(self.dropout_ration))
+        top = self.hidden_layer_num + 1
+        layers.append(Affine(f"W{top}", f"b{top}"))
+        decay = tuple((f"W{k}", self.weight_decay_lambda) for k in range(1, top + 1)) if self.weight_decay_lambda \
+            else ()
+        return LayerStack(tuple(layers), SoftmaxWithLoss(), (self.input_size,), decay)
+
+    def numpy_seconds(self, method, n_samples):
+        """About how long the numpy path of ``method`` takes on ``n_samples`` samples."""
+        shapes = {key: np.empty(shape) for key, shape in self.param_shapes().items()}
+        return estimated_flops(self.stack, shapes, n_samples) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+
+    def _numerical_gradient_numpy(self, x, labels):
+        """The numerical gradient by the book's layers in numpy (``fastnum.layers.numerical``): the
+        dropout masks drawn as one training pass draws them, the running statistics moved once."""
+        W, b, gamma, beta = self._params()
+        params = {f"W{k + 1}": w for k, w in enumerate(W)}
+        params.update({f"b{k + 1}": v for k, v in enumerate(b)})
+        params.update({f"gamma{k + 1}": v for k, v in enumerate(gamma)})
+        params.update({f"beta{k + 1}": v for k, v in enumerate(beta)})
+        stack = self.stack
+        pass_ = ForwardPass(train=True)
+        grads = layer_stack_gradient(stack, params, x, labels, pass_, H)
+        if self.use_batchnorm:
+            self._update_running([pass_.stats[i] for i, layer in enumerate(stack.layers)
+                                  if isinstance(layer, BatchNormalization)])
+        return grads
+
     def _as_grads(self, dW, db, dgamma, dbeta):
         grads = {}
         for idx in range(1, self.hidden_layer_num + 2):
@@ -392,22 +455,19 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
             Keys in the book's order (``W1``, ``b1``, [``gamma1``, ``beta1``,] ``W2``, ...).
         """
         x, labels, _ = self._inputs(x, t)
-        W, b, gamma, beta = self._params()
-        arch = self._arch
-        masks = draw_dropout_masks(arch, x.shape[0], self.hidden_size_list)
+        if numpy_path(self, "numerical_gradient", x, labels):
+            return self._numerical_gradient_numpy(x, labels)
+        masks = draw_dropout_masks(self._arch, x.shape[0], self.hidden_size_list)
         driver = self._driver(x.shape[0])
-        layers = pack_layers(W, b)
         n_hidden = self.hidden_layer_num
         with first_call_notice(f"{type(self).__name__}.numerical_gradient"):
+            calls = self._gradient_calls(driver, x, labels)
             if self.use_batchnorm:
                 for k, n in enumerate(self.hidden_size_list):
                     driver.keepT[k, :n] = 1.0 if masks is None else masks[k].T
-                calls = driver.calls(x, labels, layers, np.concatenate(gamma), np.concatenate(beta), arch.relu, H,
-                                     arch.weight_decay_lambda)
             else:
                 for k, n in enumerate(self.hidden_size_list):
                     driver.keep[k, :, :n] = 1.0 if masks is None else masks[k]
-                calls = driver.calls(x, labels, layers, arch.relu, H, arch.weight_decay_lambda)
             for call in calls:
                 launch(*call)
         grads = driver.grads

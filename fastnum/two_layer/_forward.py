@@ -1,7 +1,7 @@
-"""Forward-pass kernels: hidden layer, output logits, softmax and the book's loss.
+"""The two-layer net's pass over samples: the forward pass, then per sample what the call needs.
 
-Every kernel here computes exactly what the book's ``TwoLayerNet.predict``
-and ``cross_entropy_error`` compute, in float64:
+Every number here is what the book's ``TwoLayerNet.predict`` and
+``cross_entropy_error`` compute, in float64:
 
     a1 = x @ W1 + b1,  z1 = sigmoid(a1) (or relu),  a2 = z1 @ W2 + b2,
     y = softmax(a2) with the row max subtracted,
@@ -11,6 +11,14 @@ The product ``x @ W1`` skips zero pixels: ``0 * w`` adds nothing to a sum,
 and about 80% of MNIST pixels are zero. The nonzero pixels of a sample are
 listed first, without branches (``nonzero_pixels``), and the product runs
 over that list.
+
+One worker, ``sample_pass_worker``, serves every method: the forward pass
+of each sample and then, by ``mode``, nothing more (``FORWARD``: the
+scores), the book's per-sample loss (``LOSSES``), the softmax
+(``PROBABILITIES``: ``predict``, ``accuracy``), or what the incremental
+numerical gradient starts from (``GRADIENT_CACHES``: the sample's distinct
+pixel values and the caches of ``kernels.perturbed_losses``). One compiled
+function instead of one per method: a fresh machine compiles it once.
 """
 
 import math
@@ -21,8 +29,19 @@ from numba import njit
 from .._config import LOG_EPS, NJIT_OPTIONS
 from .._workers import new_counters, parallel_worker, run_parallel
 from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
+from ..kernels.distinct_values import DistinctValues, _distinct_values_into
+from ..kernels.perturbed_losses import ForwardCache, _sample_caches
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp
+
+FORWARD, LOSSES, PROBABILITIES, GRADIENT_CACHES = 0, 1, 2, 3
+"""What ``sample_pass_worker`` computes per sample after its forward pass."""
+
+TASKS, DONE = 1, 2
+"""``sample_pass_worker``'s slots of the call's counters (``kernels.tasks``)."""
+
+SAMPLES_PER_TASK = 4
+"""Samples per task of the forward-only modes (one scratch list of pixels each)."""
 
 
 @njit(**NJIT_OPTIONS)
@@ -43,93 +62,112 @@ def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_r
         a2_row[k] += b2[k]
 
 
-@njit(inline="always", **NJIT_OPTIONS)
-def forward_row(x, b, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row, nonzero_idx):
-    """Forward pass of sample ``b`` into the given row buffers (``nonzero_idx``: scratch of n_in)."""
-    n_nonzero = nonzero_pixels(x[b], nonzero_idx)
-    forward_row_sparse(x[b], nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row)
-
-
-@njit(inline="always", **NJIT_OPTIONS)
-def sample_loss(a2_row, target):
-    """-log(softmax(a2_row)[target] + 1e-7), the book's per-sample loss."""
+@njit(**NJIT_OPTIONS)
+def _scores_to_output(mode, a2_row, target, out_row):
+    """``LOSSES``: ``out_row[0] = -log(softmax(a2_row)[target] + 1e-7)``, the book's per-sample loss;
+    ``PROBABILITIES``: ``out_row`` = the softmax of ``a2_row`` (row max subtracted)."""
     n_out = a2_row.shape[0]
     row_max = a2_row[0]
     for k in range(1, n_out):
         if a2_row[k] > row_max:
             row_max = a2_row[k]
+    if mode == PROBABILITIES:
+        total = 0.0
+        for k in range(n_out):
+            out_row[k] = exp(a2_row[k] - row_max)
+            total += out_row[k]
+        for k in range(n_out):
+            out_row[k] = out_row[k] / total
+        return
     total = 0.0
     for k in range(n_out):
         total += exp(a2_row[k] - row_max)
-    return -math.log(exp(a2_row[target] - row_max) / total + LOG_EPS)
-
-
-SAMPLES_PER_TASK = 4
-"""Samples per task of ``forward_worker`` (one scratch list of pixels each)."""
-
-TASKS, DONE = 1, 2
-"""``forward_worker``'s slots of the call's counters (``kernels.tasks``)."""
+    out_row[0] = -math.log(exp(a2_row[target] - row_max) / total + LOG_EPS)
 
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def forward_worker(counters, x, W1, b1, W2, b2, relu, a1, z1, a2):
-    """Forward pass of every sample, ``SAMPLES_PER_TASK`` samples a task, on every thread
-    (``fastnum._workers.run_parallel``).
+def sample_pass_worker(counters, mode, x, t, W1, b1, W2, b2, relu, h, fw, dv, out):
+    """Per sample, on every thread (``fastnum._workers.run_parallel``): the forward pass into
+    ``fw.a1``, ``fw.z1``, ``fw.a2``, then what ``mode`` asks for.
 
-    Fills ``a1`` and ``z1`` (B, H) and the logits ``a2`` (B, O).
+    ``out`` is (B, O): ``LOSSES`` writes each sample's loss into column 0,
+    ``PROBABILITIES`` the softmax. ``GRADIENT_CACHES`` first finds the
+    sample's distinct pixel values (``dv``, see
+    ``_distinct_values_of_sample``), runs the forward pass over its nonzero
+    pixels and fills the caches of ``fw``; the other modes touch only
+    ``fw.a1``, ``fw.z1`` and ``fw.a2`` (``forward_buffers``). ``t`` is read
+    by ``LOSSES`` and ``GRADIENT_CACHES``.
     """
     n_samples = x.shape[0]
-    n_tasks = (n_samples + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK
+    per_task = 1 if mode == GRADIENT_CACHES else SAMPLES_PER_TASK
+    n_tasks = (n_samples + per_task - 1) // per_task
     nonzero_idx = np.empty(x.shape[1], dtype=np.int64)
     task = take(counters, TASKS)
     while task < n_tasks:
-        for b in range(task * SAMPLES_PER_TASK, min(n_samples, (task + 1) * SAMPLES_PER_TASK)):
-            forward_row(x, b, W1, b1, W2, b2, relu, a1[b], z1[b], a2[b], nonzero_idx)
+        for b in range(task * per_task, min(n_samples, (task + 1) * per_task)):
+            if mode == GRADIENT_CACHES:
+                _distinct_values_into(b, x[b], h, dv)
+                forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b],
+                                   fw.z1[b], fw.a2[b])
+                _sample_caches(b, t[b], fw)
+            else:
+                n_nonzero = nonzero_pixels(x[b], nonzero_idx)
+                forward_row_sparse(x[b], nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b],
+                                   fw.a2[b])
+                if mode != FORWARD:
+                    _scores_to_output(mode, fw.a2[b], t[b] if mode == LOSSES else 0, out[b])
         finish(counters, DONE)
         task = take(counters, TASKS)
     wait_for(counters, DONE, n_tasks)
 
 
-@njit(**NJIT_OPTIONS)
-def softmax_kernel(a2, y):
-    """Row-wise softmax of the logits ``a2`` into ``y`` (row max subtracted)."""
-    for b in range(a2.shape[0]):
-        row_max = a2[b, 0]
-        for k in range(1, a2.shape[1]):
-            if a2[b, k] > row_max:
-                row_max = a2[b, k]
-        total = 0.0
-        for k in range(a2.shape[1]):
-            y[b, k] = exp(a2[b, k] - row_max)
-            total += y[b, k]
-        for k in range(a2.shape[1]):
-            y[b, k] = y[b, k] / total
+_EMPTY_2D = np.empty((0, 0))
+_EMPTY_1D = np.empty(0)
+_EMPTY_INT_2D = np.empty((0, 0), dtype=np.int64)
+_EMPTY_INT_1D = np.empty(0, dtype=np.int64)
+NO_LABELS = _EMPTY_INT_1D
+"""``t`` of the modes that read no label."""
+NO_OUTPUT = _EMPTY_2D
+"""``out`` of the modes that write none."""
 
 
-@njit(**NJIT_OPTIONS)
-def mean_loss_kernel(a2, t):
-    """The book's ``cross_entropy_error(softmax(a2), t)`` for class indices ``t``."""
-    total = 0.0
-    for b in range(a2.shape[0]):
-        total += sample_loss(a2[b], t[b])
-    return total / a2.shape[0]
+def forward_buffers(a1, z1, a2):
+    """A ``ForwardCache`` holding just the forward pass's buffers (the other fields empty: the
+    forward-only modes never touch them), typed as the gradient's, so one compiled worker serves both."""
+    return ForwardCache(a1=a1, z1=z1, a2=a2, one_minus_z1=_EMPTY_2D, exps=_EMPTY_2D, row_max=_EMPTY_1D,
+                        target_exp=_EMPTY_1D, logits_T=_EMPTY_2D, max_without_T=_EMPTY_2D,
+                        sum_without_T=_EMPTY_2D, exps_T=_EMPTY_2D, z1_T=_EMPTY_2D)
+
+
+NO_DISTINCT_VALUES = DistinctValues(
+    values=_EMPTY_2D, n_values=_EMPTY_INT_1D, nonzero_idx=_EMPTY_INT_2D, n_nonzero=_EMPTY_INT_1D, codes=_EMPTY_INT_2D,
+    one_code=_EMPTY_INT_1D, expm1_minus_step=_EMPTY_2D, expm1_plus_step=_EMPTY_2D, max_abs_value=_EMPTY_1D,
+    tables=_EMPTY_INT_2D, used_slots=_EMPTY_INT_2D,
+)
+"""``dv`` of the forward-only modes."""
+
+
+def sample_pass_call(mode, x, t, params, relu, fw, dv=NO_DISTINCT_VALUES, out=NO_OUTPUT):
+    """The (worker, arguments) of one pass (``h`` is read by ``GRADIENT_CACHES`` only)."""
+    from .._config import H
+
+    return sample_pass_worker, (new_counters(), mode, x, NO_LABELS if t is None else t, *params, relu, H, fw, dv,
+                                out)
 
 
 EVAL_CHUNK_ROWS = 4096
-"""Samples per forward pass in ``predicted_labels``: its buffers stay a few MB for any data set."""
+"""Samples per pass in ``predicted_labels``: its buffers stay a few MB for any data set."""
 
 
 def predicted_labels(x, W1, b1, W2, b2, relu):
     """The book's ``argmax(predict(x), axis=1)`` for every sample of ``x``.
 
-    Runs ``forward_worker`` (on every thread) and ``softmax_kernel`` on
-    chunks of ``EVAL_CHUNK_ROWS`` samples, so nothing of size (N, H) is
-    allocated for a whole data set. The argmax is numpy's, over the softmax
-    probabilities, not the logits: two logits whose probabilities round to
-    the same value tie exactly as they do in the book (first index wins).
-    Only the kernels a training step already uses are needed (no compiling
-    of a kernel of its own).
+    Runs ``sample_pass_worker`` (``PROBABILITIES``, on every thread) on chunks
+    of ``EVAL_CHUNK_ROWS`` samples, so nothing of size (N, H) is allocated for
+    a whole data set. The argmax is numpy's, over the softmax probabilities,
+    not the logits: two logits whose probabilities round to the same value
+    tie exactly as they do in the book (first index wins).
     """
     n_samples = x.shape[0]
     rows = min(n_samples, EVAL_CHUNK_ROWS)
@@ -141,7 +179,7 @@ def predicted_labels(x, W1, b1, W2, b2, relu):
     for start in range(0, n_samples, rows):
         stop = min(n_samples, start + rows)
         m = stop - start
-        run_parallel(forward_worker, (new_counters(), x[start:stop], W1, b1, W2, b2, relu, a1[:m], z1[:m], a2[:m]))
-        softmax_kernel(a2[:m], y[:m])
+        fw = forward_buffers(a1[:m], z1[:m], a2[:m])
+        run_parallel(*sample_pass_call(PROBABILITIES, x[start:stop], None, (W1, b1, W2, b2), relu, fw, out=y[:m]))
         labels[start:stop] = np.argmax(y[:m], axis=1)
     return labels

@@ -29,8 +29,9 @@ per-sample difference of the two perturbed losses is taken as one log,
 ``l_b(p+h) - l_b(p-h)``.
 
 A gradient is two calls of workers run on every thread
-(``fastnum._workers.run_parallel``): ``prepare_worker`` (per sample: the
-forward pass, the distinct values, the caches) and ``perturb_worker`` (per
+(``fastnum._workers.run_parallel``): ``_forward.sample_pass_worker`` in its
+``GRADIENT_CACHES`` mode (per sample: the forward pass, the distinct values,
+the caches) and ``perturb_worker`` (per
 block of four hidden units and per row of W2: the perturbed losses; tasks
 taken by whichever thread is free, ``kernels.tasks``). Each task of the
 second owns its entries of the result and its scratch, and sums over samples
@@ -53,37 +54,14 @@ from ..kernels.perturbed_losses import (
     TINY_STEP_GUARD,
     _output_row_gradient,
     _output_row_gradient_by,
-    _sample_caches,
     _sample_loss_differences,
     _sample_loss_differences_small_steps,
 )
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import SMALL_EXP_GUARD, add_rows4
-from ._forward import forward_row_sparse
 
 PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 3, 4
 """Slots of a call's counters (``kernels.tasks``): next task and tasks done of each worker."""
-
-
-@parallel_worker
-@njit(**NJIT_OPTIONS)
-def prepare_worker(counters, x, t, W1, b1, W2, b2, relu, h, fw, dv):
-    """Everything the perturbed losses start from, one sample a task, on every thread.
-
-    Per sample: the forward pass (``fw.a1``, ``fw.z1``, ``fw.a2``, skipping
-    zero pixels), its distinct pixel values (``dv``, see
-    ``_distinct_values_of_sample``) and the caches of ``fw``.
-    """
-    n_samples = x.shape[0]
-    b = take(counters, PREPARE_TASKS)
-    while b < n_samples:
-        _distinct_values_into(b, x[b], h, dv)
-        forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b],
-                           fw.a2[b])
-        _sample_caches(b, t[b], fw)
-        finish(counters, PREPARE_DONE)
-        b = take(counters, PREPARE_TASKS)
-    wait_for(counters, PREPARE_DONE, n_samples)
 
 
 UNITS_PER_BLOCK = 4

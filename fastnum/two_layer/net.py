@@ -4,16 +4,28 @@ import numpy as np
 
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
+from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
 from .._validate import PARAM_NAMES, as_batch, as_labels, as_params
 from .._workers import launch, new_counters
 from ..kernels.activations import ACTIVATIONS
 from ..kernels.distinct_values import DistinctValues, hash_table_size, padded_width
 from ..kernels.perturbed_losses import N_SCRATCH_ROWS, ForwardCache, Gradients
+from ..layers import Affine, ForwardPass, LayerStack, Relu, Sigmoid, SoftmaxWithLoss
+from ..layers.numerical import estimated_flops
+from ..layers.numerical import numerical_gradient as layer_stack_gradient
 from ..progress import first_call_notice
 from ._backprop import backprop_worker
-from ._forward import forward_worker, mean_loss_kernel, predicted_labels, softmax_kernel
+from ._forward import (
+    FORWARD,
+    GRADIENT_CACHES,
+    LOSSES,
+    PROBABILITIES,
+    forward_buffers,
+    predicted_labels,
+    sample_pass_call,
+)
 from ._numgrad_full import full_worker, parameter_groups
-from ._numgrad_incremental import UNITS_PER_BLOCK, all_steps_small, n_unit_blocks, perturb_worker, prepare_worker
+from ._numgrad_incremental import UNITS_PER_BLOCK, all_steps_small, n_unit_blocks, perturb_worker
 
 GRADIENT_METHODS = ("incremental", "full")
 
@@ -31,6 +43,9 @@ class _Workspace:
         self.a1 = np.empty((n_samples, n_hidden))
         self.z1 = np.empty((n_samples, n_hidden))
         self.a2 = np.empty((n_samples, n_out))
+        self.out = np.empty((n_samples, n_out))
+        """Per-sample losses (column 0) or probabilities."""
+        self.forward = forward_buffers(self.a1, self.z1, self.a2)
         self._incremental = None
         self._backprop = None
 
@@ -116,6 +131,10 @@ class TwoLayerNet(ThreadSafeNetwork):
     """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
     READS_FLOAT32 = True
     """float32 images go to the kernels as they are (each pixel widened exactly as it is read)."""
+    COMPILE_SECONDS = {"numerical_gradient": 7.0, "numerical_gradient_full": 6.0, "gradient": 5.0, "loss": 4.0,
+                       "predict": 4.0, "accuracy": 4.0}
+    """About what compiling each method's kernels costs on a 2-core machine (measured): a first call
+    whose numpy evaluation is estimated to take less takes the numpy path (``fastnum._first_run``)."""
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, activation="sigmoid"):
         sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size}
@@ -193,6 +212,42 @@ class TwoLayerNet(ThreadSafeNetwork):
         """Raise the error a method would raise for this batch (shape, dtype, labels); compute nothing."""
         self._inputs(x, t)
 
+    def kernel_calls(self, method, x, labels):
+        """The (kernel, arguments) pairs ``method`` runs on the batch ``x`` (checked, as the methods
+        take it): what ``fastnum._compile`` compiles and checks in numba's cache."""
+        params = self._params()
+        x, labels, _ = self._inputs(x, labels)
+        if method == "numerical_gradient":
+            return self._incremental_calls(x, labels, params, self._incremental_grads(params))
+        grads = [np.empty_like(p) for p in params]
+        if method == "numerical_gradient_full":
+            return [self._full_call(x, labels, params, grads)]
+        if method == "gradient":
+            return self._backprop_calls(x, labels, params, grads)
+        if method in ("loss", "predict", "accuracy"):
+            return [self._pass_call(LOSSES, x, labels, params)]
+        raise ValueError(f"TwoLayerNet has no method {method!r} with kernels")
+
+    @property
+    def stack(self):
+        """The network as the book's layers (``fastnum.layers``): affine, activation, affine, softmax
+        with loss. The numpy path of a first call (``fastnum._first_run``)."""
+        activation = Relu() if self._relu else Sigmoid()
+        return LayerStack((Affine("W1", "b1"), activation, Affine("W2", "b2")), SoftmaxWithLoss(),
+                          (self.input_size,))
+
+    def numpy_seconds(self, method, n_samples):
+        """About how long ``method``'s numpy path takes on ``n_samples`` samples (``fastnum._first_run``)."""
+        shapes = {key: np.empty(shape) for key, shape in self.param_shapes().items()}
+        if method.startswith("numerical_gradient"):
+            return estimated_flops(self.stack, shapes, n_samples) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+        flops = 4.0 * n_samples * (self.input_size + self.output_size + 1) * self.hidden_size
+        return flops / NUMPY_FLOPS_PER_SECOND["forward"]
+
+    def _numpy_scores(self, x, params):
+        """The scores (logits) of ``x`` by the book's layers in numpy."""
+        return self.stack.forward(dict(zip(PARAM_NAMES, params)), x, ForwardPass(train=False))[0]
+
     # -- helpers -------------------------------------------------------------
 
     @property
@@ -223,22 +278,19 @@ class TwoLayerNet(ThreadSafeNetwork):
     # thread, the rest directly), and ``fastnum._compile`` compiles them by their types, two
     # processes at once.
 
-    def _forward_call(self, x, params):
+    def _pass_call(self, mode, x, labels, params):
+        """One ``sample_pass_worker`` call over ``x`` (``_forward``'s modes), into the workspace."""
         ws = self._workspace(x.shape[0])
-        return ws, (forward_worker, (new_counters(), x, *params, self._relu, ws.a1, ws.z1, ws.a2))
-
-    def _loss_calls(self, x, labels, params):
-        ws, forward = self._forward_call(x, params)
-        return [forward, (mean_loss_kernel, (ws.a2, labels))]
-
-    def _softmax_call(self, a2):
-        return softmax_kernel, (a2, np.empty_like(a2))
+        if mode == GRADIENT_CACHES:
+            buffers = ws.incremental()
+            return sample_pass_call(mode, x, labels, params, self._relu, buffers.forward, buffers.distinct)
+        return sample_pass_call(mode, x, labels, params, self._relu, ws.forward, out=ws.out)
 
     def _incremental_calls(self, x, labels, params, grads):
         W1, b1, W2, b2 = params
         ws = self._workspace(x.shape[0]).incremental()
         return [
-            (prepare_worker, (new_counters(), x, labels, W1, b1, W2, b2, self._relu, H, ws.forward, ws.distinct)),
+            self._pass_call(GRADIENT_CACHES, x, labels, params),
             (perturb_worker, (new_counters(), labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch,
                               ws.block_losses, ws.block_grads, ws.output_scratch, grads, None)),
         ]
@@ -254,15 +306,15 @@ class TwoLayerNet(ThreadSafeNetwork):
         return full_worker, (new_counters(), x, labels, *params, self._relu, H, groups, *scratch, *grads)
 
     def _backprop_calls(self, x, labels, params, grads):
-        ws, forward = self._forward_call(x, params)
+        ws = self._workspace(x.shape[0])
         dy, dz1 = ws.backprop()
-        return [forward, (backprop_worker, (new_counters(), x, labels, params[2], self._relu, ws.a1, ws.z1, ws.a2,
-                                            dy, dz1, *grads))]
+        return [self._pass_call(FORWARD, x, None, params),
+                (backprop_worker, (new_counters(), x, labels, params[2], self._relu, ws.a1, ws.z1, ws.a2, dy, dz1,
+                                   *grads))]
 
-    def _forward(self, x, params):
-        ws, call = self._forward_call(x, params)
-        launch(*call)
-        return ws
+    def _forward(self, x, params, mode=FORWARD, labels=None):
+        launch(*self._pass_call(mode, x, labels, params))
+        return self._workspace(x.shape[0])
 
     def _as_grads(self, W1, b1, W2, b2):
         return dict(zip(PARAM_NAMES, (W1, b1, W2, b2)))
@@ -274,10 +326,11 @@ class TwoLayerNet(ThreadSafeNetwork):
         """Softmax probabilities of the classes, (B, output_size); (output_size,) for 1-D ``x``."""
         params = self._params()
         x, _, single = self._inputs(x)
-        with first_call_notice("TwoLayerNet.predict"):
-            ws = self._forward(x, params)
-            y = np.empty_like(ws.a2)
-            softmax_kernel(ws.a2, y)
+        if numpy_path(self, "predict", x, None):
+            y = SoftmaxWithLoss.softmax(self._numpy_scores(x, params))
+        else:
+            with first_call_notice("TwoLayerNet.predict"):
+                y = self._forward(x, params, PROBABILITIES).out.copy()
         return y[0] if single else y
 
     @serialised
@@ -285,18 +338,23 @@ class TwoLayerNet(ThreadSafeNetwork):
         """The book's loss: ``cross_entropy_error(predict(x), t)`` (with the 1e-7 inside the log)."""
         params = self._params()
         x, labels, _ = self._inputs(x, t)
+        if numpy_path(self, "loss", x, labels):
+            return self.stack.loss(dict(zip(PARAM_NAMES, params)), x, labels, ForwardPass(train=False))
         with first_call_notice("TwoLayerNet.loss"):
-            forward, loss = self._loss_calls(x, labels, params)
-            launch(*forward)
-            return float(launch(*loss))
+            losses = self._forward(x, params, LOSSES, labels).out[:, 0]
+            # numpy's (pairwise) sum, as the book's cross_entropy_error sums its logs
+            return float(np.sum(losses) / x.shape[0])
 
     @serialised
     def accuracy(self, x, t):
         """Fraction of samples whose most probable class is the label."""
         params = self._params()
         x, labels, _ = self._inputs(x, t)
-        with first_call_notice("TwoLayerNet.accuracy"):
-            predicted = predicted_labels(x, *params, self._relu)
+        if numpy_path(self, "accuracy", x, labels):
+            predicted = np.argmax(SoftmaxWithLoss.softmax(self._numpy_scores(x, params)), axis=1)
+        else:
+            with first_call_notice("TwoLayerNet.accuracy"):
+                predicted = predicted_labels(x, *params, self._relu)
         return np.sum(predicted == labels) / float(x.shape[0])
 
     @serialised
@@ -325,6 +383,9 @@ class TwoLayerNet(ThreadSafeNetwork):
             raise ValueError(f"method must be one of {GRADIENT_METHODS}, got {method!r}")
         params = self._params()
         x, labels, _ = self._inputs(x, t)
+        if numpy_path(self, "numerical_gradient_full" if method == "full" else "numerical_gradient", x, labels):
+            return layer_stack_gradient(self.stack, dict(zip(PARAM_NAMES, params)), x, labels,
+                                        ForwardPass(train=False), H)
         with first_call_notice(f"TwoLayerNet.numerical_gradient(method={method!r})"):
             if method == "full":
                 return self._numerical_gradient_full(x, labels, params)
@@ -352,6 +413,8 @@ class TwoLayerNet(ThreadSafeNetwork):
         """Gradient of the loss by backpropagation (the book's ``gradient``)."""
         params = self._params()
         x, labels, _ = self._inputs(x, t)
+        if numpy_path(self, "gradient", x, labels):
+            return self.stack.gradient(dict(zip(PARAM_NAMES, params)), x, labels, ForwardPass(train=False))
         with first_call_notice("TwoLayerNet.gradient"):
             grads = [np.empty_like(p) for p in params]
             for call in self._backprop_calls(x, labels, params, grads):

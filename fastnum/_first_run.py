@@ -1,0 +1,97 @@
+"""A call on a machine whose numba cache lacks the kernels it needs: compile now, or numpy meanwhile.
+
+numba compiles a kernel the first time it runs on a machine, and keeps the
+machine code in its on-disk cache; compiling takes seconds (a new Colab
+session, a CI run, the first run after an upgrade), loading it a fraction of
+one. For a call so small that plain numpy computes it sooner than numba
+compiles its kernels (the book's gradient checks: one to three images), the
+facade takes the numpy path (``fastnum.layers``: the same numbers within
+rounding, held to the same tests) and starts compiling the kernels in a
+background process for the next call and the next run
+(``fastnum._compile.compile_in_background``). The choice is made from what
+is cached and what the call would cost, never from the answer.
+
+``FASTNUM_FIRST_RUN=compile`` (or ``compile_now()``, which ``fit`` and
+``fastnum compile`` use) always compiles instead; ``FASTNUM_BACKGROUND_COMPILE=0``
+takes the numpy path without starting a background compile.
+"""
+
+import os
+import threading
+import time
+from contextlib import contextmanager
+
+POLICY_ENV = "FASTNUM_FIRST_RUN"
+"""``auto`` (default): numpy for small calls while the kernels are not cached; ``compile``: compile first."""
+BACKGROUND_ENV = "FASTNUM_BACKGROUND_COMPILE"
+"""``0`` keeps the numpy path from starting a background compile."""
+
+NUMPY_FLOPS_PER_SECOND = {"numerical_gradient": 1e9, "forward": 1e10}
+"""What the numpy paths are assumed to do: a numerical gradient's many small products, a forward
+pass's few large ones (BLAS). Estimates of the time a numpy path takes, not of its answer."""
+
+_STATE = threading.local()
+
+
+def policy():
+    """``auto`` or ``compile`` (from ``FASTNUM_FIRST_RUN``; anything else counts as ``auto``)."""
+    if getattr(_STATE, "forced", 0):
+        return "compile"
+    return "compile" if os.environ.get(POLICY_ENV, "auto").strip().lower() == "compile" else "auto"
+
+
+@contextmanager
+def compile_now():
+    """Within this block every call compiles (or loads) its kernels instead of taking the numpy path."""
+    _STATE.forced = getattr(_STATE, "forced", 0) + 1
+    try:
+        yield
+    finally:
+        _STATE.forced -= 1
+
+
+def background_allowed():
+    return os.environ.get(BACKGROUND_ENV, "1").strip() != "0"
+
+
+_READY_METHODS = set()
+"""(network class, spec, method, x dtype, sample shape) whose kernels this process knows ready."""
+_NOT_READY_SINCE = {}
+"""The same keys -> when their kernels were last found not ready (a background compile may end soon)."""
+RECHECK_S = 0.5
+"""How often a numpy-path call looks again whether its kernels are ready."""
+
+
+def numpy_path(network, method, x, labels):
+    """Whether ``network.method`` on ``x`` takes the numpy path; when it does not, its kernels are
+    compiled (or loaded) here first, under their lock files (``_compile.compile_calls``).
+
+    The numpy path is taken when the policy allows it, the call's kernels
+    (``network.kernel_calls``) are neither loaded nor in numba's cache, and
+    ``network.numpy_seconds(method, n)`` is less than compiling them takes
+    (``network.COMPILE_SECONDS[method]``); then the kernels compile in a
+    background process for the next call (``compile_in_background``).
+    """
+    import json
+
+    from ._compile import CompileRequest, compile_calls, compile_in_background, kernels_ready
+
+    key = (type(network), json.dumps(network.spec(), sort_keys=True, default=str), method, x.dtype.str,
+           tuple(x.shape[1:]))
+    if key in _READY_METHODS:
+        return False
+    seconds = network.numpy_seconds(method, x.shape[0])
+    cheap = policy() != "compile" and seconds < network.COMPILE_SECONDS.get(method, 0.0)
+    now = time.monotonic()
+    if cheap and now - _NOT_READY_SINCE.get(key, -RECHECK_S) < RECHECK_S:
+        return True  # found not ready a moment ago: numpy again, without reading the cache's index
+    calls = network.kernel_calls(method, x[:2], None if labels is None else labels[:2])  # the types
+    if not kernels_ready(calls):
+        if cheap:
+            _NOT_READY_SINCE[key] = now
+            if background_allowed():
+                compile_in_background(CompileRequest.of(network, (method,), x.dtype))
+            return True
+        compile_calls(calls)
+    _READY_METHODS.add(key)
+    return False
