@@ -73,6 +73,11 @@ def kernel_ready(kernel, signature):
     return cached
 
 
+def kernels_loaded(calls):
+    """Whether every kernel of ``calls`` is compiled or loaded in this process for its arguments."""
+    return all(signature_of(args) in kernel.overloads for kernel, args in calls)
+
+
 def kernels_ready(calls):
     """Whether every (kernel, arguments) pair of ``calls`` is ready (``kernel_ready``)."""
     return all(kernel_ready(kernel, signature_of(args)) for kernel, args in calls)

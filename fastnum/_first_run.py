@@ -60,38 +60,56 @@ _NOT_READY_SINCE = {}
 """The same keys -> when their kernels were last found not ready (a background compile may end soon)."""
 RECHECK_S = 0.5
 """How often a numpy-path call looks again whether its kernels are ready."""
+_NUMPY_SECONDS = {}
+"""The same keys -> the estimated seconds their numpy path has taken in this process: once the next call
+would pass what compiling (or loading) costs, the kernels are compiled (or loaded) instead."""
+LOAD_SECONDS = 0.5
+"""About what loading cached machine code costs a process that has loaded none (numba's start-up)."""
+NUMPY_CALL_SECONDS = 1e-4
+"""What any numpy-path call costs besides its arithmetic (numpy's and Python's overheads)."""
 
 
 def numpy_path(network, method, x, labels):
     """Whether ``network.method`` on ``x`` takes the numpy path; when it does not, its kernels are
     compiled (or loaded) here first, under their lock files (``_compile.compile_calls``).
 
-    The numpy path is taken when the policy allows it, the call's kernels
-    (``network.kernel_calls``) are neither loaded nor in numba's cache, and
-    ``network.numpy_seconds(method, n)`` is less than compiling them takes
-    (``network.COMPILE_SECONDS[method]``); then the kernels compile in a
-    background process for the next call (``compile_in_background``).
+    The numpy path is taken when the policy allows it and either the call's
+    kernels (``network.kernel_calls``) are not in numba's cache and the numpy
+    path's time (``network.numpy_seconds(method, n)``, added up over this
+    process's numpy calls of the method) stays below what compiling them
+    costs (``network.COMPILE_SECONDS[method]``): then the kernels compile in a
+    background process for the next call (``compile_in_background``); or they
+    are cached but not loaded here and numpy costs less than loading them
+    (``LOAD_SECONDS``). Past those costs the next call compiles or loads: a
+    loop of small calls pays at most about twice the cheaper of the two.
     """
     import json
 
-    from ._compile import CompileRequest, compile_calls, compile_in_background, kernels_ready
+    from ._compile import CompileRequest, compile_calls, compile_in_background, kernels_loaded, kernels_ready
 
     key = (type(network), json.dumps(network.spec(), sort_keys=True, default=str), method, x.dtype.str,
            tuple(x.shape[1:]))
     if key in _READY_METHODS:
         return False
-    seconds = network.numpy_seconds(method, x.shape[0])
-    cheap = policy() != "compile" and seconds < network.COMPILE_SECONDS.get(method, 0.0)
+    seconds = network.numpy_seconds(method, x.shape[0]) + NUMPY_CALL_SECONDS
+    spent = _NUMPY_SECONDS.get(key, 0.0)  # what the numpy path has cost so far: rent, then buy
+    allowed = policy() != "compile"
     now = time.monotonic()
-    if cheap and now - _NOT_READY_SINCE.get(key, -RECHECK_S) < RECHECK_S:
+    if allowed and spent + seconds < network.COMPILE_SECONDS.get(method, 0.0) \
+            and now - _NOT_READY_SINCE.get(key, -RECHECK_S) < RECHECK_S:
+        _NUMPY_SECONDS[key] = spent + seconds
         return True  # found not ready a moment ago: numpy again, without reading the cache's index
     calls = network.kernel_calls(method, x[:2], None if labels is None else labels[:2])  # the types
-    if not kernels_ready(calls):
-        if cheap:
-            _NOT_READY_SINCE[key] = now
-            if background_allowed():
-                compile_in_background(CompileRequest.of(network, (method,), x.dtype))
-            return True
-        compile_calls(calls)
+    if kernels_ready(calls):
+        if allowed and not kernels_loaded(calls) and spent + seconds < LOAD_SECONDS:
+            _NUMPY_SECONDS[key] = spent + seconds
+            return True  # cached, but loading machine code into this process costs more than numpy
+    elif allowed and spent + seconds < network.COMPILE_SECONDS.get(method, 0.0):
+        _NOT_READY_SINCE[key] = now
+        _NUMPY_SECONDS[key] = spent + seconds
+        if background_allowed():
+            compile_in_background(CompileRequest.of(network, (method,), x.dtype))
+        return True
+    compile_calls(calls)
     _READY_METHODS.add(key)
     return False

@@ -75,10 +75,19 @@ def new_counters(n_slots=COUNTER_SLOTS):
 
 
 def thread_count():
-    """The threads a kernel runs on: numba's setting (``numba.set_num_threads``)."""
-    import numba
+    """The threads a kernel runs on: numba's setting (``numba.set_num_threads``, else
+    ``NUMBA_NUM_THREADS``: all cores).
 
-    return numba.get_num_threads()
+    numba's own count is read only once numba has started its threading layer
+    (``set_num_threads`` does): asking for it starts the layer's threads, which
+    fastnum's kernels do not use.
+    """
+    import numba
+    from numba.np.ufunc import parallel
+
+    if getattr(parallel, "_is_initialized", True):
+        return numba.get_num_threads()
+    return numba.config.NUMBA_NUM_THREADS
 
 
 _WORKERS = set()
