@@ -39,9 +39,13 @@ def _codegen_note(facts):
 
 
 def _layer_note(report):
-    """" on TBB's threads" (numba's threading layer, as the fastnum rows recorded it), or nothing."""
+    """" on fastnum's own threads" (or the numba threading layer an older run recorded), or nothing."""
     layers = {r.get("threading_layer") for r in report.get("results", {}).values()} - {None}
-    return f" on {', '.join(sorted(layers))} threads (numba's threading layer)" if layers else ""
+    if not layers:
+        return ""
+    if layers == {"fastnum's own"}:
+        return " on fastnum's own threads (fastnum/_workers.py)"
+    return f" on {', '.join(sorted(layers))} threads (numba's threading layer)"
 
 
 def markdown(report):

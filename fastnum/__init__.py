@@ -1,5 +1,5 @@
 """fastnum: the numerical gradients of "Deep Learning from Scratch" (chapters
-4 to 7), exact and fast enough to use.
+4 to 8, and any network built from the book's layers), exact and fast enough to use.
 
 Drop-in names for the book's modules::
 
@@ -9,25 +9,11 @@ Drop-in names for the book's modules::
     from fastnum import SimpleConvNet                        # ch07/simple_convnet.py
     from fastnum import DeepConvNet                          # ch08/deep_convnet.py
     from fastnum.functions import sigmoid, softmax, cross_entropy_error
+    from fastnum import numerical_gradient_of                 # a network built from common/layers.py
 """
 
-import os as _os
 from importlib import metadata as _metadata
 
-# Where numba runs on OpenMP (no TBB, see below), its threads sleep between
-# parallel regions instead of spinning.
-# On a machine where another process keeps a core busy, spinning threads
-# steal that core's time slices and every region waits for them: a step took
-# 1.7x (median) to 6x (p90) the one-thread time, against 1.05x when passive;
-# idle, passive costs about 10% (README, "Where the speed comes from").
-# Set before numba starts its threads; a value the user chose is kept.
-_os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-
-# TBB's threads suit a gradient's short parallel regions better (fast when idle, yielding when
-# busy: 1.23 against 1.50 ms a gradient here); importing _threading loads pip's TBB library so
-# that numba, which takes TBB first when it can load it, finds it. It must run before numba starts
-# its threads (at the first parallel kernel), not before numba is imported.
-from . import _threading  # noqa: F401
 from .conv import DeepConvNet, SimpleConvNet
 from .functions import (
     cross_entropy_error,

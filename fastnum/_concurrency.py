@@ -14,46 +14,22 @@ every buffer per call, and the memory of one set per thread).
 numba's workqueue threading layer, which numba falls back to where neither
 TBB nor OpenMP loads (Apple Silicon Macs, some emulated Linux machines),
 aborts the whole process when two threads launch parallel kernels at once
-("Concurrent access has been detected"). Where it runs, or before numba has
-picked its layer, every call into fastnum's kernels is serialised
-process-wide as well (``kernel_launches``).
+("Concurrent access has been detected"). fastnum's kernels run on fastnum's
+own threads (``fastnum._workers``), never on numba's threading layer, so two
+threads on two networks run side by side on every platform (a test forces
+the workqueue layer to check it).
 """
 
 import functools
 import threading
-from contextlib import nullcontext
-
-_PROCESS_WIDE = threading.RLock()
-"""Held around every network method while numba's layer is workqueue or not yet chosen."""
-
-_UNSAFE_LAYERS = ("workqueue",)
-
-
-def _layer_is_thread_safe():
-    import numba
-
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # numba picks its layer at the first parallel launch, which may be this one
-        return False
-    return layer not in _UNSAFE_LAYERS
-
-
-def kernel_launches():
-    """A context holding the process-wide lock where numba's threading layer needs it, else nothing."""
-    return nullcontext() if _layer_is_thread_safe() else _PROCESS_WIDE
 
 
 def serialised(method):
-    """Run ``method`` holding the network's lock (and the process-wide one where the layer needs it).
-
-    The process-wide lock is taken first, so that two threads never hold
-    the two locks in opposite orders.
-    """
+    """Run ``method`` holding the network's lock."""
 
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
-        with kernel_launches(), self._lock:
+        with self._lock:
             return method(self, *args, **kwargs)
 
     return locked

@@ -64,17 +64,3 @@ def test_the_compiled_dispatchers_carry_those_options():
 @pytest.mark.parametrize("options", [_config.NJIT_OPTIONS, _config.PARALLEL_NJIT_OPTIONS])
 def test_the_options_keep_ieee_semantics(options):
     assert options["fastmath"] is False and options["cache"] is True
-
-
-def test_openmp_threads_wait_passively_unless_the_user_chose():
-    import os
-    import subprocess
-    import sys
-
-    code = "import fastnum, os; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip() == "passive"
-    env["OMP_WAIT_POLICY"] = "active"
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip() == "active"

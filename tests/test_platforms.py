@@ -1,56 +1,13 @@
-"""The code paths that differ by platform, tested here by simulating the other platform: loading
-TBB (Linux x86-64 only), reading the processor and the memory (Linux's /proc, else the platform's
-answers), and the signals that stop a run (SIGTERM where the platform has it)."""
+"""The code paths that differ by platform, tested here by simulating the other platform: reading the
+processor and the memory (Linux's /proc, else the platform's answers), the vector width, and the
+signals that stop a run (SIGTERM where the platform has it)."""
 
-import ctypes
 import os
 import signal
-from importlib import metadata
 
 import pytest
 
-from fastnum import _machine, _threading, cli
-
-
-def test_tbb_is_loaded_on_linux_only(monkeypatch):
-    monkeypatch.setattr(_threading.sys, "platform", "darwin")
-    assert _threading.load_pip_tbb() is None
-    monkeypatch.setattr(_threading.sys, "platform", "win32")
-    assert _threading.load_pip_tbb() is None
-
-
-def test_without_the_tbb_wheel_nothing_is_loaded(monkeypatch):
-    monkeypatch.setattr(_threading.sys, "platform", "linux")
-
-    def not_loaded(name, mode=0):
-        raise OSError(f"{name}: cannot open shared object file")
-
-    def no_wheel(name):
-        raise metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(ctypes, "CDLL", not_loaded)
-    monkeypatch.setattr(metadata, "files", no_wheel)
-    assert _threading.load_pip_tbb() is None
-
-
-def test_a_tbb_library_that_will_not_load_leaves_numba_to_choose(monkeypatch, tmp_path):
-    """A wheel whose library cannot be loaded (another architecture, a broken file): no error."""
-    monkeypatch.setattr(_threading.sys, "platform", "linux")
-    library = tmp_path / _threading.TBB_LIBRARY
-    library.write_bytes(b"not a shared object")
-
-    class File:
-        name = _threading.TBB_LIBRARY
-
-        def locate(self):
-            return library
-
-    def cdll(name, mode=0):
-        raise OSError(f"{name}: invalid ELF header")
-
-    monkeypatch.setattr(ctypes, "CDLL", cdll)
-    monkeypatch.setattr(metadata, "files", lambda name: [File()])
-    assert _threading.load_pip_tbb() is None
+from fastnum import _machine, cli
 
 
 def test_the_processor_is_named_without_proc(tmp_path, monkeypatch):
