@@ -184,18 +184,24 @@ class FilterScratch(NamedTuple):
 
 @njit(**NJIT_OPTIONS)
 def _filter_task(task, W1, t, h, stride, W2, W3, cache, top, scratch, grad_W1, grad_b1):
-    """Task ``task``: one entry of W1 (flat index), or ``b1[task - W1.size]``."""
+    """Task ``task``: one entry of W1 (flat index), or ``b1[task - W1.size]``.
+
+    (One call of ``_filter_entry_gradient`` with computed arguments: constants at
+    two call sites would make numba compile it once for each.)
+    """
     n_filters, n_channels, size, _ = W1.shape
-    if task < W1.size:
-        f = task // (n_channels * size * size)
-        rest = task % (n_channels * size * size)
-        c = rest // (size * size)
-        i = (rest // size) % size
-        j = rest % size
-        grad_W1[f, c, i, j] = _filter_entry_gradient(f, c, i, j, False, t, h, stride, W2, W3, cache, top, scratch)
+    is_bias = task >= W1.size
+    entry = task - W1.size if is_bias else task
+    f = entry if is_bias else entry // (n_channels * size * size)
+    rest = 0 if is_bias else entry % (n_channels * size * size)
+    c = rest // (size * size)
+    i = (rest // size) % size
+    j = rest % size
+    gradient = _filter_entry_gradient(f, c, i, j, is_bias, t, h, stride, W2, W3, cache, top, scratch)
+    if is_bias:
+        grad_b1[f] = gradient
     else:
-        f = task - W1.size
-        grad_b1[f] = _filter_entry_gradient(f, 0, 0, 0, True, t, h, stride, W2, W3, cache, top, scratch)
+        grad_W1[f, c, i, j] = gradient
 
 
 @parallel_worker

@@ -47,7 +47,7 @@ from ..kernels.activations import hidden_activation
 from ..kernels.perturbed_losses import _sample_caches
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
-from ._numgrad_per_sample import _add_weight_decay, bias, output_row_gradient, weights
+from ._numgrad_per_sample import bias, output_row_gradient, weights
 
 BN_EPS = 10e-7
 """The constant the book's ``BatchNormalization`` adds to the variance."""
@@ -368,19 +368,26 @@ def _hidden_unit_gradient(k, j, t, layers, gamma, beta, relu, h, weight_decay_la
     for i in range(n_in):
         if cache.input_moves[k, i]:
             in_row = cache.XT[i] if k == 0 else cache.ZT[k - 1, i]
-            grad_row[i] = _loss_difference(k, j, WEIGHT, in_row, h, layers, gamma, beta, relu, t, cache,
+            # np.int64: a mode that is no literal, so one compiled _loss_difference serves every mode
+            grad_row[i] = _loss_difference(k, j, np.int64(WEIGHT), in_row, h, layers, gamma, beta, relu, t, cache,
                                            scratch) * to_gradient
         else:
             grad_row[i] = 0.0
-    _add_weight_decay(weights(layers, k)[:, j], h, weight_decay_lambda, 1.0 / (2.0 * h), grad_row)
+    W = weights(layers, k)
+    if weight_decay_lambda != 0.0:  # the weight decay term's move: 0.5 lambda ((w + h)**2 - (w - h)**2)
+        for i in range(n_in):
+            w = W[i, j]
+            grad_row[i] += 0.5 * weight_decay_lambda * ((w + h) * (w + h) - (w - h) * (w - h)) * (1.0 / (2.0 * h))
     slot = layers.b_off[k] + j
     no_input = scratch.no_row
-    grads.b[slot] = _loss_difference(k, j, BIAS, no_input, h, layers, gamma, beta, relu, t, cache,
-                                     scratch) * to_gradient
-    grads.gamma[slot] = _loss_difference(k, j, GAMMA, no_input, h, layers, gamma, beta, relu, t, cache,
-                                         scratch) * to_gradient
-    grads.beta[slot] = _loss_difference(k, j, BETA, no_input, h, layers, gamma, beta, relu, t, cache,
-                                        scratch) * to_gradient
+    for mode in range(BIAS, BETA + 1):  # a loop variable: the same compiled _loss_difference
+        value = _loss_difference(k, j, mode, no_input, h, layers, gamma, beta, relu, t, cache, scratch) * to_gradient
+        if mode == BIAS:
+            grads.b[slot] = value
+        elif mode == GAMMA:
+            grads.gamma[slot] = value
+        else:
+            grads.beta[slot] = value
 
 
 class BatchNormGradients(NamedTuple):

@@ -226,28 +226,21 @@ PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 3, 4
 """Slots of a call's counters (``kernels.tasks``)."""
 
 
-@njit(**NJIT_OPTIONS)
-def _prepare_sample(b, x, t, layers, relu, h, hc, dv, top, scratch):
-    """Sample b's forward pass, distinct input values per hidden layer, last-layer caches and, with
-    ReLU, sensitivities."""
-    n_hidden_layers = layers.sizes.shape[0] - 2
-    _hidden_layer_of_sample(0, b, x[b], layers, relu, h, hc, dv)
-    for k in range(1, n_hidden_layers):
-        _hidden_layer_of_sample(k, b, hc.Z[k - 1, b, :layers.sizes[k]], layers, relu, h, hc, dv)
-    _logits_of_sample(b, t[b], layers, hc, top)
-    if relu and n_hidden_layers > 1:
-        _sensitivities_of_sample(b, layers, h, hc, dv, scratch[b, 0], scratch[b, 1])
-
-
 @parallel_worker
 @njit(**NJIT_OPTIONS)
 def prepare_worker(counters, x, t, layers, relu, h, hc, dv, top, scratch):
     """Per sample, on every thread: the forward pass, each hidden layer's distinct input values, the
     caches of the last layer (``top``, a ``ForwardCache``) and, with ReLU, the sensitivities."""
     n_samples = x.shape[0]
+    n_hidden_layers = layers.sizes.shape[0] - 2
     b = take(counters, PREPARE_TASKS)
     while b < n_samples:
-        _prepare_sample(b, x, t, layers, relu, h, hc, dv, top, scratch)
+        for k in range(n_hidden_layers):  # one call site: one compiled signature (k a variable)
+            in_row = x[b] if k == 0 else hc.Z[k - 1, b, :layers.sizes[k]]
+            _hidden_layer_of_sample(k, b, in_row, layers, relu, h, hc, dv)
+        _logits_of_sample(b, t[b], layers, hc, top)
+        if relu and n_hidden_layers > 1:
+            _sensitivities_of_sample(b, layers, h, hc, dv, scratch[b, 0], scratch[b, 1])
         finish(counters, PREPARE_DONE)
         b = take(counters, PREPARE_TASKS)
     wait_for(counters, PREPARE_DONE, n_samples)
@@ -306,21 +299,16 @@ def _sample_loss_differences_general(k, j, b, values, nv, a, z, target, layers, 
 
 
 @njit(**NJIT_OPTIONS)
-def _add_weight_decay(weight_values, h, weight_decay_lambda, to_gradient_of_loss, grad_row):
-    """Add the weight decay term's central difference: ``0.5 lambda ((w + h)**2 - (w - h)**2) / (2h)``."""
-    if weight_decay_lambda != 0.0:
-        for i in range(grad_row.shape[0]):
-            w = weight_values[i]
-            grad_row[i] += 0.5 * weight_decay_lambda * ((w + h) * (w + h) - (w - h) * (w - h)) * to_gradient_of_loss
-
-
-@njit(**NJIT_OPTIONS)
 def output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, scratch, top_grads):
     """Row j of the last layer's weight gradient (its bias when j is the last hidden layer's width),
     weight decay included."""
     _output_row_gradient(j, t, h, top, scratch, top_grads)
     if j < W_last.shape[0]:
-        _add_weight_decay(W_last[j], h, weight_decay_lambda, 1.0 / (2.0 * h), top_grads.W2[j])
+        grad_row = top_grads.W2[j]
+        if weight_decay_lambda != 0.0:  # the weight decay term's move: 0.5 lambda ((w + h)**2 - (w - h)**2)
+            for i in range(grad_row.shape[0]):
+                w = W_last[j, i]
+                grad_row[i] += 0.5 * weight_decay_lambda * ((w + h) * (w + h) - (w - h) * (w - h)) * (1.0 / (2.0 * h))
 
 
 @njit(**NJIT_OPTIONS)
@@ -374,7 +362,10 @@ def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv,
     for i in range(n_in):
         grad_row[i] *= to_gradient
     W = weights(layers, k)
-    _add_weight_decay(W[:, j], h, weight_decay_lambda, 1.0 / (2.0 * h), grad_row)
+    if weight_decay_lambda != 0.0:  # the weight decay term's move: 0.5 lambda ((w + h)**2 - (w - h)**2)
+        for i in range(n_in):
+            w = W[i, j]
+            grad_row[i] += 0.5 * weight_decay_lambda * ((w + h) * (w + h) - (w - h) * (w - h)) * (1.0 / (2.0 * h))
     grads.b[layers.b_off[k] + j] = grad_bias * to_gradient
 
 
