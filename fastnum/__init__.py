@@ -10,6 +10,9 @@ Drop-in names for the book's modules::
     from fastnum import DeepConvNet                          # ch08/deep_convnet.py
     from fastnum.functions import sigmoid, softmax, cross_entropy_error
     from fastnum import numerical_gradient_of                 # a network built from common/layers.py
+
+``fastnum.precompile()`` (or ``fastnum compile`` in a shell) compiles every
+kernel once per machine, up front, with a progress bar.
 """
 
 from importlib import metadata as _metadata
@@ -31,6 +34,7 @@ from .gradient import numerical_diff, numerical_gradient, numerical_gradient_2d
 from .layers.reading import numerical_gradient_of
 from .mnist import load_mnist
 from .multi_layer import MultiLayerNet, MultiLayerNetExtend
+from .precompiling import precompile
 from .two_layer import TwoLayerNet
 
 try:
@@ -49,6 +53,7 @@ __all__ = [
     "numerical_gradient",
     "numerical_gradient_2d",
     "numerical_gradient_of",
+    "precompile",
     "cross_entropy_error",
     "identity_function",
     "relu",

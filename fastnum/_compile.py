@@ -17,7 +17,8 @@ fraction of a second. This module
   so both cores compile;
 * compiles in a detached background process (``compile_in_background``)
   while a small first call takes the numpy path (``fastnum._first_run``);
-* is ``python -m fastnum._compile``, the child of the two above.
+* is ``python -m fastnum._compile``, the child of the two above and the
+  worker of ``fastnum.precompile`` (``--serve``).
 
 Kernels compile by the types of the arguments the facade gives them, on a
 two-sample probe batch of a network holding zeros, so the machine code is
@@ -262,12 +263,39 @@ def compile_in_background(request):
     return child
 
 
+def serve_command(requests):
+    """The command of a process that compiles kernels of ``requests`` as it is told
+    (``fastnum.precompile``): it reads a kernel's index (in ``precompiling.calls_of(requests)``) per
+    line and answers ``done INDEX SECONDS`` once it is compiled."""
+    listed = json.dumps([json.loads(request.to_json()) for request in requests])
+    return [sys.executable, "-m", "fastnum._compile", "--serve", listed]
+
+
+def _serve(requests_json):
+    import time
+
+    from .precompiling import calls_of
+
+    requests = [CompileRequest.from_json(json.dumps(item)) for item in json.loads(requests_json)]
+    calls = calls_of(requests)
+    for line in sys.stdin:
+        index = int(line)
+        kernel, args, _ = calls[index]
+        start = time.perf_counter()
+        compile_kernel(kernel, signature_of(args))
+        print(f"done {index} {time.perf_counter() - start:.3f}", flush=True)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="compile kernels of a request (fastnum's internal child)")
-    parser.add_argument("request", help="CompileRequest as JSON")
-    parser.add_argument("indices", help="which of the request's calls, comma-separated")
+    parser.add_argument("request", help="CompileRequest as JSON (with --serve: a list of them)")
+    parser.add_argument("indices", nargs="?", default="", help="which of the request's calls, comma-separated")
     parser.add_argument("--background", action="store_true", help="lower priority (a user's script runs)")
+    parser.add_argument("--serve", action="store_true", help="compile the kernel indices read from stdin")
     args = parser.parse_args(argv)
+    if args.serve:
+        return _serve(args.request)
     if args.background and hasattr(os, "nice"):
         os.nice(5)
     calls = CompileRequest.from_json(args.request).calls()

@@ -1,8 +1,9 @@
-"""``fastnum train``: the book's chapter-4 training run from the command line.
+"""``fastnum train``: the book's chapter-4 training run from the command line; ``fastnum compile``.
 
     fastnum train                      # 16 epochs, numerical gradient, as the book
     fastnum train --gradient backprop  # the same batches with backprop
     fastnum train --resume runs/2026-11-28_0512   # continue an interrupted run
+    fastnum compile                    # every kernel, now (``fastnum.precompile``)
 
 The command checks every option before any work, claims its run folder (a
 new one is created and locked; a resumed one locked: one process per
@@ -150,7 +151,37 @@ def build_parser():
                        f"(default {CHECKPOINT_EVERY_S:g})")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per evaluation only)")
     parser.train_parser = train
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile fastnum's kernels now, once per machine (a notebook's first cell, a Docker image)",
+        description="Compile the kernels numba's cache lacks, in parallel processes, with a progress bar: "
+        "every kernel of every network, or those of the --network kinds (and of one --gradient). Later "
+        "runs on this machine load them from the cache in a fraction of a second.",
+    )
+    compile_.add_argument("--network", choices=tuple(CLI_NAMES), action="append",
+                          help="only this network's kernels (repeat for several; default: every network)")
+    compile_.add_argument("--gradient", choices=tuple(GRADIENTS),
+                          help="only the kernels a `fastnum train --gradient` run calls")
+    compile_.add_argument("--jobs", type=option_type("threads"), help="compile processes (default: all cores)")
+    compile_.add_argument("--no-progress", action="store_true", help="no progress bar")
+    compile_.add_argument("--table", action="store_true", help="end with a table of every kernel's compile time")
     return parser
+
+
+def compile_command(args):
+    """``fastnum compile``: every kernel the options name, compiled where the cache lacks it."""
+    from .precompiling import precompile, requests_for
+
+    try:
+        requests_for(args.network, args.gradient)
+    except ValueError as error:
+        raise UserError(f"--gradient {args.gradient}: {error}") from None
+    report = precompile(networks=args.network, gradient=args.gradient, jobs=args.jobs,
+                        progress=not args.no_progress)
+    if args.table and report.kernels:
+        print(report.table())
+    print(report.summary())
+    return 0
 
 
 def _versions():
@@ -620,7 +651,7 @@ def train_command(args, command, progress):
     return _finish(run, signum, wall_start, progress)
 
 
-def _report_bug(error, progress):
+def _report_bug(error, progress, name="fastnum train"):
     """One line for a bug; its traceback in the run folder (or a temporary file); run.json marked failed."""
     from .runs import TRACEBACK, read_run_json, write_run_json
 
@@ -638,16 +669,22 @@ def _report_bug(error, progress):
     except OSError:
         where = None
     if where is None:
-        with tempfile.NamedTemporaryFile("w", prefix="fastnum-train-", suffix=".txt", delete=False) as handle:
+        prefix = name.replace(" ", "-") + "-"
+        with tempfile.NamedTemporaryFile("w", prefix=prefix, suffix=".txt", delete=False) as handle:
             handle.write(text)
             where = Path(handle.name)
     said = " ".join(str(error).split()) or "no message"
-    print(f"fastnum train: internal error {progress.phase} ({type(error).__name__}: {said}); this is a bug in "
+    print(f"{name}: internal error {progress.phase} ({type(error).__name__}: {said}); this is a bug in "
           f"fastnum: please report it with the traceback in {where}", file=sys.stderr)
+
+
+COMMANDS = ("train", "compile")
+"""The subcommands: what an error line names (``fastnum train: error: ...``)."""
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    name = f"fastnum {argv[0]}" if argv and argv[0] in COMMANDS else "fastnum"
     progress = _Progress()
     previous = {signum: signal.getsignal(signum) for signum in EXIT_CODES}
     for signum in EXIT_CODES:
@@ -656,20 +693,24 @@ def main(argv=None):
     try:
         try:
             args = build_parser().parse_args(argv)
+            if args.command == "compile":
+                progress.phase = "while compiling the kernels"
+                progress.saved = "every kernel compiled so far is in numba's cache"
+                return compile_command(args)
             return train_command(args, ["fastnum", *argv], progress)
         except UserError as error:
-            print(f"fastnum train: error: {error}", file=sys.stderr)
+            print(f"{name}: error: {error}", file=sys.stderr)
             raise SystemExit(USER_ERROR_EXIT) from None
         except MemoryError as error:
-            print(f"fastnum train: error: not enough memory {progress.phase} ({error or 'MemoryError'}): use fewer "
+            print(f"{name}: error: not enough memory {progress.phase} ({error or 'MemoryError'}): use fewer "
                   "hidden units or a smaller --batch-size", file=sys.stderr)
             raise SystemExit(USER_ERROR_EXIT) from None
         except (KeyboardInterrupt, Aborted) as error:
             signum = error.signum if isinstance(error, Aborted) else signal.SIGINT
-            print(f"fastnum train: interrupted {progress.phase}; {progress.saved}", file=sys.stderr)
+            print(f"{name}: interrupted {progress.phase}; {progress.saved}", file=sys.stderr)
             return EXIT_CODES[signum]
         except Exception as error:  # a bug: one line, the traceback in a file
-            _report_bug(error, progress)
+            _report_bug(error, progress, name)
             return BUG_EXIT
     finally:
         if progress.compiling is not None:

@@ -18,7 +18,11 @@ book's constructor arguments. ``spec["network"]`` names an entry of
   ``network.sample_shape``: one image's shape as it takes it;
 * ``cls.memory_bytes(spec, n_in, n_out, batch_size)``: about what training it
   needs (parameters, gradients, buffers), checked before anything is allocated;
-* ``network.summary()``: the network in a few words.
+* ``network.summary()``: the network in a few words;
+* ``cls.COMPILE_SECONDS``: the methods with compiled kernels and about what
+  compiling them costs; ``cls.COMPILE_SPECS``: specs whose kernels are all of
+  the class's kernels (``fastnum compile`` compiles them);
+  ``network.kernel_calls(method, x, labels)``: the kernels a call runs.
 
 Adding a network is one class following the protocol and one entry here.
 """

@@ -227,3 +227,106 @@ def test_the_background_child_is_started_once_per_request(monkeypatch):
     _compile.compile_in_background(request)
     assert len(started) == 1 and "--background" in started[0]
     assert _compile.CompileRequest.from_json(started[0][3]) == request
+
+
+# -- fastnum compile / fastnum.precompile -------------------------------------------------
+
+
+def _grid_specs():
+    """Specs beyond COMPILE_SPECS: other sizes, layer counts, activations, dropout, weight decay."""
+    from fastnum.architectures import spec_from_options
+
+    specs = [spec_from_options([7], activation="relu"), spec_from_options([50])]
+    for hidden in ([5], [6, 4, 3]):
+        for batchnorm in (False, True):
+            specs.append(spec_from_options(hidden, activation="sigmoid", batchnorm=batchnorm, dropout=0.3,
+                                           weight_decay=0.1, network="multi-layer"))
+    specs.append({"network": "SimpleConvNet", "hidden": [7], "activation": "relu", "input_dim": [2, 10, 10],
+                  "conv_param": {"filter_num": 3, "filter_size": 3, "pad": 1, "stride": 1}})
+    return specs
+
+
+def test_every_kernel_is_what_compile_specs_list():
+    """fastnum compile compiles by COMPILE_SPECS: any other network's kernels must be among them."""
+    from fastnum._compile import CompileRequest, signature_of
+    from fastnum.precompiling import calls_of, requests_for
+    from fastnum.registry import build
+
+    listed = {(kernel, signature_of(args)) for kernel, args, _ in calls_of(requests_for())}
+    assert len(listed) >= 10
+    for spec in _grid_specs():
+        np.random.seed(0)
+        network = build(spec, 100 if spec["network"] != "SimpleConvNet" else 200, 3)
+        cls = type(network)
+        for dtype in ("float32", "float64"):
+            request = CompileRequest.of(network, tuple(cls.COMPILE_SECONDS), dtype)
+            for kernel, args in request.calls():
+                assert (kernel, signature_of(args)) in listed, (spec, dtype, kernel.__name__)
+
+
+def test_requests_follow_the_gradient_and_refuse_one_a_network_lacks():
+    from fastnum.precompiling import requests_for
+
+    train = requests_for(["two-layer"], "numerical")
+    assert [(r.methods, r.x_dtype) for r in train] == [(("numerical_gradient", "loss", "accuracy"), "float32")]
+    assert requests_for(["deep-convnet"]) == []
+    assert {r.spec["network"] for r in requests_for(gradient="numerical-full")} == {"TwoLayerNet"}
+    with pytest.raises(ValueError, match="SimpleConvNet has no numerical-full gradient"):
+        requests_for(["convnet"], "numerical-full")
+
+
+def _fastnum(cache, *args):
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-m", "fastnum", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_fastnum_compile_compiles_in_processes_then_finds_everything_cached(tmp_path):
+    cache = tmp_path / "cache"
+    first = _fastnum(cache, "compile", "--network", "two-layer", "--gradient", "backprop", "--jobs", "2", "--table")
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.strip().splitlines()
+    assert lines[0].startswith("compiling 2 kernels for this CPU with 2 processes")
+    assert lines[-1].startswith("2 kernels ready in ") and "2 compiled with 2 processes, 0 already cached" in lines[-1]
+    assert any(line.startswith("two_layer._backprop.backprop_worker (TwoLayerNet, float32 images)") and
+               "compiled" in line for line in lines)
+    assert any(line.startswith("  two_layer._backprop.backprop_worker") for line in lines)  # said when done
+    assert "compiling: 100%" in first.stderr and "2/2" in first.stderr  # the bar
+    again = _fastnum(cache, "compile", "--network", "two-layer", "--gradient", "backprop", "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "all 2 kernels were compiled already (numba's cache holds them): nothing to do"
+    assert not list(cache.rglob("*.tmp*"))  # nothing half-written
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jobs", "0"], "argument --jobs: must be at least 1"),
+    (["--network", "convnet", "--gradient", "numerical-full"],
+     "--gradient numerical-full: SimpleConvNet has no numerical-full gradient"),
+    (["--network", "resnet"], "argument --network: invalid choice: 'resnet'"),
+])
+def test_fastnum_compile_user_errors_are_one_line(tmp_path, args, message):
+    done = _fastnum(tmp_path / "cache", "compile", *args)
+    assert done.returncode == 2
+    error = [line for line in done.stderr.splitlines() if not line.startswith(("usage", " "))]
+    assert len(error) == 1 and error[0].startswith("fastnum compile: error: ") and message in error[0], done.stderr
+    assert not list((tmp_path / "cache").rglob("*.nbi"))  # refused before anything compiled
+
+
+def test_precompile_of_one_network_and_its_arguments(monkeypatch):
+    import fastnum
+    from fastnum import precompiling as module
+
+    seen = {}
+
+    def fake_workers(requests, calls, pending, report, progress, write):
+        seen.update(requests=requests, pending=pending, processes=report.processes)
+
+    monkeypatch.setattr(module, "_compile_in_workers", fake_workers)
+    monkeypatch.setattr(module, "kernel_ready", lambda kernel, signature: False)
+    network = fastnum.MultiLayerNetExtend(12, [4, 3], 2, use_batchnorm=True)
+    report = fastnum.precompile(network, jobs=3)
+    assert [r.spec for r in seen["requests"]] == [network.spec()]
+    assert seen["pending"] == [0, 1] and seen["processes"] == 2  # batch norm's forward and perturb workers
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        fastnum.precompile(network, jobs=0)
+    assert report.processes == seen["processes"]

@@ -99,6 +99,9 @@ class DeepConvNet(ThreadSafeNetwork):
 
     GRADIENTS = ("numerical", "backprop")
     READS_FLOAT32 = False
+    COMPILE_SECONDS = {}
+    """Methods with compiled kernels: none (its passes and numerical gradient are numpy)."""
+    COMPILE_SPECS = ()
     KIND = "DeepConvNet"
 
     def __init__(self, input_dim=(1, 28, 28), conv_param_1=None, conv_param_2=None, conv_param_3=None,

@@ -66,6 +66,9 @@ class SimpleConvNet(ThreadSafeNetwork):
     """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
     COMPILE_SECONDS = {"numerical_gradient": 25.0}
     """About what compiling the numerical gradient's kernels costs on a 2-core machine (measured)."""
+    COMPILE_SPECS = ({"network": "SimpleConvNet", "hidden": [100], "activation": "relu",
+                      "conv_param": {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}},)
+    """Specs whose kernels are every kernel of the class."""
     READS_FLOAT32 = False
     """Its numpy passes and kernels take float64 images: ``fit`` converts each batch once."""
 

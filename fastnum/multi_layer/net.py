@@ -103,6 +103,12 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
     """The gradient kinds ``fit`` and ``fastnum train`` can ask of it."""
     COMPILE_SECONDS = {"numerical_gradient": 20.0}
     """About what compiling the numerical gradient's kernels costs on a 2-core machine (measured)."""
+    COMPILE_SPECS = tuple(
+        {"network": "MultiLayerNetExtend", "hidden": [100, 100], "activation": "relu", "weight_init_std": "relu",
+         "weight_decay_lambda": 0.0, "use_dropout": False, "dropout_ration": 0.5, "use_batchnorm": batchnorm}
+        for batchnorm in (False, True))
+    """Specs whose kernels are every kernel of the class: with and without batch normalisation (the
+    layer count, sizes, activation, dropout and weight decay do not change the kernels' types)."""
     READS_FLOAT32 = False
     """Its numpy passes and kernels take float64 images: ``fit`` converts each batch once."""
     SPEC_KEYS = ("hidden", "activation", "weight_init_std", "weight_decay_lambda", "use_dropout", "dropout_ration",

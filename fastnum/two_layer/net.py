@@ -134,7 +134,11 @@ class TwoLayerNet(ThreadSafeNetwork):
     COMPILE_SECONDS = {"numerical_gradient": 7.0, "numerical_gradient_full": 6.0, "gradient": 5.0, "loss": 4.0,
                        "predict": 4.0, "accuracy": 4.0}
     """About what compiling each method's kernels costs on a 2-core machine (measured): a first call
-    whose numpy evaluation is estimated to take less takes the numpy path (``fastnum._first_run``)."""
+    whose numpy evaluation is estimated to take less takes the numpy path (``fastnum._first_run``).
+    Its keys are the methods with kernels (``fastnum compile`` compiles them all)."""
+    COMPILE_SPECS = ({"network": "TwoLayerNet", "hidden": [50], "activation": "sigmoid"},)
+    """Specs whose kernels are every kernel of the class: kernels compile by their arguments' types,
+    which neither the sizes nor the activation change (``tests/test_compile.py`` checks this)."""
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, activation="sigmoid"):
         sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size}
