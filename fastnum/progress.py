@@ -75,6 +75,27 @@ def first_call_notice(key):
     return compile_notice(print, what=f"the kernels of {key}")
 
 
+LONG_CALL_S = 5.0
+"""A call expected to take longer than this shows a progress bar (in a terminal or notebook)."""
+
+
+@contextmanager
+def entries_progress(total, expected_seconds, what):
+    """A progress bar over a numerical gradient's ``total`` entries when the call is expected to take
+    longer than ``LONG_CALL_S`` in an interactive session; yields the callback to give it the entries
+    done (or None)."""
+    if expected_seconds < LONG_CALL_S or not interactive_session():
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="entry", unit_scale=True, desc=what, dynamic_ncols=True, leave=False)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
 class TrainingProgress:
     """A progress bar over the steps and one line per evaluation.
 

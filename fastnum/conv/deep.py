@@ -12,6 +12,7 @@ import numpy as np
 
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
+from .._first_run import NUMPY_FLOPS_PER_SECOND
 from .._param_files import load_param_pickle, save_param_pickle
 from .._validate import as_images, as_labels, as_named_params
 from ..layers import (
@@ -24,8 +25,9 @@ from ..layers import (
     Relu,
     SoftmaxWithLoss,
 )
+from ..layers.numerical import estimated_flops
 from ..layers.numerical import numerical_gradient as layer_stack_gradient
-from ..progress import first_call_notice
+from ..progress import entries_progress
 
 DEFAULT_CONV_PARAMS = (
     {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
@@ -317,8 +319,10 @@ class DeepConvNet(ThreadSafeNetwork):
         """
         params = self._params()
         x, labels = self._inputs(x, t)
-        with first_call_notice("DeepConvNet.numerical_gradient"):
-            return layer_stack_gradient(self.stack, params, x, labels, ForwardPass(train=True), H)
+        stack = self.stack
+        seconds = estimated_flops(stack, params, x.shape[0]) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+        with entries_progress(sum(p.size for p in params.values()), seconds, "DeepConvNet.numerical_gradient") as bar:
+            return layer_stack_gradient(stack, params, x, labels, ForwardPass(train=True), H, on_entries=bar)
 
     # -- the book's parameter files ----------------------------------------------
 

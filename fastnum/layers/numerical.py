@@ -36,12 +36,15 @@ def _entries_per_chunk(stack, params, index, in_shape, n_samples):
     return int(max(1, min(4096, MEMORY_BUDGET // per_entry)))
 
 
-def numerical_gradient(stack, params, x, labels, pass_, h=H):
+def numerical_gradient(stack, params, x, labels, pass_, h=H, entries=None, on_entries=None):
     """Every entry of every parameter ``stack``'s layers read: dict in layer order.
 
     ``pass_`` is the call's ``ForwardPass`` (its mode, dropout masks drawn here
     on the first pass and reused by every perturbed one, running statistics);
     a training-mode pass leaves batch norm's statistics in ``pass_.stats``.
+    With ``entries`` (key -> flat indices) only those entries: key -> their
+    values, in the order given (a sampled check of a large network).
+    ``on_entries(n)`` is called after each chunk of ``n`` entries (a progress bar).
     """
     scores, trace = stack.forward(params, x, pass_, keep=True)
     decay = dict(stack.weight_decay)
@@ -54,21 +57,25 @@ def numerical_gradient(stack, params, x, labels, pass_, h=H):
             chunk = _entries_per_chunk(stack, params, index, shape, n_samples)
             above = ForwardPass(train=pass_.train, masks=pass_.masks, running=pass_.running, records=False)
             for role, key in layer.param_keys.items():
-                size = params[key].size
-                grad = np.empty(size)
-                for start in range(0, size, chunk):
-                    entries = np.arange(start, min(size, start + chunk))
-                    moved = layer.perturbed(layer_in, layer_out, cache, params, role, entries, h)
+                if entries is not None and key not in entries:
+                    continue
+                wanted = np.arange(params[key].size) if entries is None else np.asarray(entries[key], dtype=np.int64)
+                grad = np.empty(wanted.size)
+                for start in range(0, wanted.size, chunk):
+                    some = wanted[start:start + chunk]
+                    moved = layer.perturbed(layer_in, layer_out, cache, params, role, some, h)
                     top, _ = stack.run(params, moved, above, first=index + 1)
                     losses = stack.loss_layer.loss(top, labels)
-                    e = len(entries)
+                    e = len(some)
                     grad[start:start + e] = (losses[:e] - losses[e:]) / (2 * h)
+                    if on_entries is not None:
+                        on_entries(e)
                 if key in decay:
-                    w = params[key].ravel()
+                    w = params[key].ravel()[wanted]
                     grad += 0.5 * decay[key] * ((w + h) * (w + h) - (w - h) * (w - h)) / (2 * h)
-                grads[key] = grad.reshape(params[key].shape)
+                grads[key] = grad.reshape(params[key].shape) if entries is None else grad
         shape = layer.output_shape(shape, params)
-    return {key: grads[key] for key in stack.param_keys()}
+    return {key: grads[key] for key in stack.param_keys() if key in grads}
 
 
 def _layer_flops(layer, in_shape, params):
