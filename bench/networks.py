@@ -1,15 +1,22 @@
-"""The numerical gradients of the book's other networks: fastnum against the book's loop.
+"""The numerical gradients of the book's networks: fastnum against the book's loop, warm and on a
+first run.
 
     python -m bench --networks [--update-readme]
 
-NETWORKS maps each network to how it is built (fastnum and the plain-numpy
-reference of ``references/``, with the same parameters) and the batch it is
-timed on. For each: fastnum's ``numerical_gradient`` (median of repeats, all
-numba threads, kernels cached), the book's loop (``references``' central
-difference on sampled entries, extrapolated to every parameter; numpy at its
-faster BLAS thread count, 1 or 2), the largest difference between the two on
-the sampled entries, and the compile time of the network's kernels, measured
-apart in a fresh process with an empty numba cache.
+NETWORKS lists the rows; each names its case in ``references.table`` (the one table the tests read
+too): how the fastnum network is built at the book's sizes and the plain-numpy reference it is
+compared with. For each row:
+
+* fastnum's ``numerical_gradient`` with its kernels loaded (median of repeats, all threads);
+* the book's loop: the reference's central difference (``references.layers``, whole-batch numpy as
+  the book's layers) on sampled entries, extrapolated to every parameter, numpy at its faster BLAS
+  thread count (1 or 2); and the largest difference between the two on those entries;
+* the first call of a fresh process: with an empty ``NUMBA_CACHE_DIR`` as a new machine gets it (the
+  default first-run policy: numpy while compiling would cost more, kernels compiled in the
+  background), and again once the cache is filled; and the compile time alone (compiling first).
+
+Reporting is apart from running: ``python -m bench.networks [JSON] [--update-readme]`` writes the
+tables again from a stored run.
 """
 
 import json
@@ -25,55 +32,20 @@ from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _mlp(hidden, batchnorm):
-    def build(x, t):
-        import fastnum
-        from references import multi_layer as ref
-
-        np.random.seed(0)
-        net = fastnum.MultiLayerNetExtend(784, hidden, 10, use_batchnorm=batchnorm)
-        config = ref.NetConfig(len(hidden), use_batchnorm=batchnorm)
-
-        def book(params, x, t, entries):
-            return ref.numerical_gradient_entries(params, x, t, config, entries)
-
-        return net, ref.param_names(config), book, x, t
-
-    return build
-
-
-def _convnet(toy):
-    def build(x, t):
-        import fastnum
-        from references import conv as ref
-
-        np.random.seed(0)
-        if toy:  # ch07/gradient_check.py: one random 10x10 image, a (1, 1) label
-            net = fastnum.SimpleConvNet(input_dim=(1, 10, 10), hidden_size=10, output_size=10, weight_init_std=0.01,
-                                        conv_param={"filter_num": 10, "filter_size": 3, "pad": 0, "stride": 1})
-            x, t = np.random.rand(100).reshape((1, 1, 10, 10)), np.array([1]).reshape((1, 1))
-        else:
-            net = fastnum.SimpleConvNet()
-            x = x.reshape(-1, 1, 28, 28)
-        return net, list(net.params), ref.numerical_gradient_entries, x, t
-
-    return build
-
-
 NETWORKS = {
-    "mln_relu_100x3": ("MultiLayerNet(784, [100, 100, 100], 10), ReLU, He", _mlp([100, 100, 100], False), 100),
-    "mlne_batchnorm_100x2": ("MultiLayerNetExtend(784, [100, 100], 10, use_batchnorm=True)",
-                             _mlp([100, 100], True), 100),
-    "simple_convnet": ("SimpleConvNet() (30 filters 5x5, hidden 100), real MNIST images", _convnet(False), 10),
+    "two_layer_sigmoid": ("TwoLayerNet(784, 50, 10) (ch04), sigmoid", "two_layer_sigmoid", 100),
+    "mln_relu_100x3": ("MultiLayerNet(784, [100, 100, 100], 10), ReLU, He", "multi_layer_relu", 100),
+    "mlne_batchnorm_100x2": ("MultiLayerNetExtend(784, [100, 100], 10, use_batchnorm=True, weight decay 0.05)",
+                             "multi_layer_batchnorm", 100),
+    "simple_convnet": ("SimpleConvNet() (30 filters 5x5, hidden 100)", "simple_convnet", 10),
     "simple_convnet_toy": ("SimpleConvNet, ch07/gradient_check.py's toy (1x10x10, 10 filters 3x3, hidden 10)",
-                           _convnet(True), 1),
+                           "simple_convnet_toy", 1),
+    "deep_convnet": ("DeepConvNet() (ch08: six 3x3 convolutions, hidden 50, dropout)", "deep_convnet", 10),
 }
-"""name -> (label, build(x, t) -> (fastnum network, parameter names, book's loop, x, t), batch size).
+"""Row name -> (label, case in ``references.table.NETWORKS``, batch size of real MNIST images)."""
 
-The book's loops are ``references/``' central differences: whole-batch
-numpy products as the book's layers (for the convnet 4.6 ms a loss of 10
-images here, the book's own ``SimpleConvNet.loss`` 4.6 ms too)."""
+REPEATS = {"deep_convnet": 1}
+"""Rows timed fewer times than the others (a call takes minutes)."""
 
 
 def sampled_entries(params, names, n, seed=1):
@@ -88,35 +60,79 @@ def sampled_entries(params, names, n, seed=1):
     return entries
 
 
-COMPILE_SCRIPT = """
-import time, numpy as np
-from bench.networks import NETWORKS
-rng = np.random.default_rng(0)
-net, names, _, x, t = NETWORKS[{name!r}][1](rng.random((4, 784)), np.arange(4) % 10)
-started = time.perf_counter(); net.numerical_gradient(x, t); first = time.perf_counter() - started
-started = time.perf_counter(); net.numerical_gradient(x, t); second = time.perf_counter() - started
-print(first - second)
+def build(name, x, t):
+    """The row's fastnum network (the book's weights for seed 0) and its batch of real images."""
+    from references.table import NETWORKS as CASES
+
+    label, case_name, batch_size = NETWORKS[name]
+    case = CASES[case_name]
+    network, toy_x, toy_t = case.build("bench", np.random.default_rng(0))
+    if name == "simple_convnet_toy":  # ch07/gradient_check.py: one random 10x10 image
+        return case, network, toy_x, toy_t
+    shape = (-1,) + tuple(network.sample_shape)
+    return case, network, x[:batch_size].reshape(shape), t[:batch_size]
+
+
+FIRST_CALL = """
+import json, sys, time
+started = time.perf_counter()
+import numpy as np
+from bench.networks import build
+data = np.load(sys.argv[2])
+case, net, x, t = build(sys.argv[1], data["x"], data["t"])
+ready = time.perf_counter()
+np.random.seed(0); net.numerical_gradient(x, t); first = time.perf_counter() - ready
+started_second = time.perf_counter()
+np.random.seed(0); net.numerical_gradient(x, t); second = time.perf_counter() - started_second
+print(json.dumps({"import_s": ready - started, "first_s": first, "second_s": second}))
 """
 
 
-def compile_seconds(name):
-    """Seconds the first ``numerical_gradient`` of a fresh process spends compiling (empty numba cache)."""
+def _background_compiles_running():
+    try:
+        done = subprocess.run(["pgrep", "-f", "fastnum._compile"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return False
+    return bool(done.stdout.strip())
+
+
+def first_calls(name, data_file, repeats_of_cold=1):
+    """A fresh process's first call with an empty cache (default policy), then with the cache it left
+    filled, then compiling first (``FASTNUM_FIRST_RUN=compile``) with another empty cache."""
+
+    def run(cache, **env):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("FASTNUM_")}  # the defaults
+        environment.update(NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT), **env)
+        done = subprocess.run([sys.executable, "-c", FIRST_CALL, name, data_file], capture_output=True, text=True,
+                              env=environment, cwd=ROOT, check=True)
+        while _background_compiles_running():  # the kernels a numpy-path first call compiles for next time
+            time.sleep(0.5)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
-        done = subprocess.run([sys.executable, "-c", COMPILE_SCRIPT.format(name=name)], capture_output=True,
-                              text=True, env=env, cwd=ROOT, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+        cold = run(cache)
+        warm = run(cache)
+    with tempfile.TemporaryDirectory() as cache:
+        compiling = run(cache, FASTNUM_FIRST_RUN="compile")
+    return {"cold_first_s": cold["first_s"], "warm_first_s": warm["first_s"], "import_s": warm["import_s"],
+            "compile_s": max(0.0, compiling["first_s"] - compiling["second_s"])}
 
 
 def time_network(name, x, t, n_sampled, repeats, log):
-    label, build, batch_size = NETWORKS[name]
-    net, names, book, x, t = build(x[:batch_size], t[:batch_size])
-    net.numerical_gradient(x, t)  # load the kernels
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        grads = net.numerical_gradient(x, t)
-        times.append(time.perf_counter() - started)
+    from fastnum._first_run import compile_now
+
+    label, _, _ = NETWORKS[name]
+    case, net, x, t = build(name, x, t)
+    names = list(net.params)
+    with compile_now():  # the kernels, loaded: the steady state (first calls are timed apart)
+        np.random.seed(0)
+        grads = net.numerical_gradient(x, t)  # the masks of seed 0, for the check below
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            np.random.seed(0)
+            net.numerical_gradient(x, t)
+            times.append(time.perf_counter() - started)
     fastnum_s = float(np.median(times))
     entries = sampled_entries(net.params, names, n_sampled)
     n_params = sum(net.params[k].size for k in names)
@@ -124,7 +140,7 @@ def time_network(name, x, t, n_sampled, repeats, log):
     for blas in (1, 2):
         with threadpool_limits(blas):
             started = time.perf_counter()
-            values = book(net.params, x, t, entries)
+            values = case.reference(net, x, t, entries, seed=0)
             book_s[blas] = (time.perf_counter() - started) / len(entries) * n_params
     got = np.array([grads[k][i] for k, i in entries])
     row = {
@@ -144,23 +160,27 @@ def networks_markdown(report):
     machine = report["machine"]
     lines = [
         f"Numerical gradient of one batch, every parameter: fastnum against the book's loop "
-        f"({report['source']}; {machine.get('cpu', '?')}, {machine.get('vector_width', '?')}"
-        f"{_codegen_note(machine)}, {report['threads']} numba threads; `{report['command']}`).",
+        f"({report['source']}; {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
+        f"{machine.get('vector_width', '?')}{_codegen_note(machine)}, {report['threads']} threads; "
+        f"`{report['command']}`). First calls in fresh processes: with an empty numba cache (a new machine, "
+        "the default first-run policy) and with the cache filled; compile: the kernels alone.",
         "",
         "| network | batch | parameters | book's loop (extrapolated) | fastnum | speed-up | max abs diff "
-        "(sampled) | compile (once) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "(sampled) | first call, empty cache | first call, cache filled | compile (once) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["networks"].values():
+        first = [fmt_seconds(row[k]) if row.get(k) is not None else "-"
+                 for k in ("cold_first_s", "warm_first_s", "compile_s")]
         lines.append(
             f"| {row['label']} | {row['batch_size']} | {row['n_params']:,} | {fmt_seconds(row['book_s'])} | "
             f"{fmt_seconds(row['fastnum_s'])} | {row['speedup']:,.0f}x | {row['max_abs_diff']:.1e} | "
-            f"{row['compile_s']:.0f} s |"
+            f"{' | '.join(first)} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def run_networks(args, data, machine, log):
+def run_networks(args, data, machine, log, only=None):
     import fastnum
 
     if data is None:
@@ -170,10 +190,15 @@ def run_networks(args, data, machine, log):
     t = t_train[:1000]
     n_sampled, repeats = (100, 2) if args.quick else (600, 5)
     rows = {}
-    for name in NETWORKS:
-        rows[name] = time_network(name, x, t, n_sampled, repeats, log)
-        rows[name]["compile_s"] = compile_seconds(name)
-        log(f"    compile: {rows[name]['compile_s']:.1f} s")
+    with tempfile.TemporaryDirectory() as folder:
+        data_file = os.path.join(folder, "batch.npz")
+        np.savez(data_file, x=x, t=t)
+        for name in NETWORKS if only is None else only:
+            rows[name] = time_network(name, x, t, n_sampled, REPEATS.get(name, repeats), log)
+            if name != "deep_convnet" or not args.quick:
+                rows[name].update(first_calls(name, data_file))
+                log(f"    first call: empty cache {rows[name]['cold_first_s']:.2f} s, cache filled "
+                    f"{rows[name]['warm_first_s']:.2f} s; compile {rows[name]['compile_s']:.1f} s")
     return {"networks": rows, "machine": machine, "threads": args.threads}
 
 

@@ -85,7 +85,7 @@ def numpy_path(network, method, x, labels):
     """
     import json
 
-    from ._compile import CompileRequest, compile_calls, compile_in_background, kernels_loaded, kernels_ready
+    from ._compile import CompileRequest, compile_in_background, kernels_loaded, kernels_ready
 
     key = (type(network), json.dumps(network.spec(), sort_keys=True, default=str), method, x.dtype.str,
            tuple(x.shape[1:]))
@@ -110,6 +110,21 @@ def numpy_path(network, method, x, labels):
         if background_allowed():
             compile_in_background(CompileRequest.of(network, (method,), x.dtype))
         return True
-    compile_calls(calls)
+    _compile_for_call(network, method, x, calls)
     _READY_METHODS.add(key)
     return False
+
+
+def _compile_for_call(network, method, x, calls):
+    """Compile (or load) a call's kernels before it runs, saying so when that takes long; with two or
+    more to compile and a second core, every other one in a child process (``_compile.start_compiling``)."""
+    from ._compile import CompileRequest, compile_calls, kernel_ready, signature_of, start_compiling
+    from .progress import first_call_notice
+
+    with first_call_notice(f"{type(network).__name__}.{method}"):
+        pending = [(kernel, args) for kernel, args in calls if not kernel_ready(kernel, signature_of(args))]
+        if len(pending) >= 2 and (os.cpu_count() or 1) >= 2:
+            job = start_compiling(CompileRequest.of(network, (method,), x.dtype))
+            if job is not None:
+                job.finish()
+        compile_calls(calls)

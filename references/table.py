@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from references import layers as ref
+from references.naive import central_differences
 
 
 @dataclass(frozen=True)
@@ -30,20 +31,38 @@ class NetworkCase:
     """Whether the numerical gradient's loss runs in training mode (batch statistics, dropout)."""
     decay: Callable = None
     """``decay(network)`` -> ((key, lambda), ...) of the loss's weight decay."""
+    specialised: Callable = None
+    """``specialised(network, x, labels, masks)`` -> the loss as a function of ``params``: the network's
+    own plain-numpy statement (``references.naive``, ``multi_layer``, ``conv``), the book's loop at the
+    book's cost, which the benchmark times; the tests check it equals the layers' loss."""
 
-    def reference(self, network, x, t, entries, seed):
-        """The book's loop on ``entries`` ((key, index) pairs), with the masks ``np.random.seed(seed)``
-        gives a training pass (``np.random`` is left reseeded)."""
-        layers = self.layers(network)
+    def labels(self, t):
         labels = np.asarray(t)
-        labels = np.argmax(labels, axis=1) if labels.ndim == 2 and labels.shape[1] > 1 else labels.reshape(-1)
+        return np.argmax(labels, axis=1) if labels.ndim == 2 and labels.shape[1] > 1 else labels.reshape(-1)
+
+    def masks(self, network, x, seed):
+        """The dropout masks (layer index -> mask) a training pass draws after ``np.random.seed(seed)``."""
         masks = {}
         if self.train:
             np.random.seed(seed)
-            ref.forward(layers, network.params, x, True, masks)
+            ref.forward(self.layers(network), network.params, x, True, masks)
+        return masks
+
+    def layers_loss(self, network, x, labels, masks):
+        """The loss over ``references.layers`` as a function of ``params``."""
+        layers = self.layers(network)
         decay = () if self.decay is None else self.decay(network)
-        return ref.numerical_gradient_entries(layers, network.params, x, labels, entries, train=self.train,
-                                              masks=masks, weight_decay=decay)
+        return lambda params: ref.loss(layers, params, x, labels, train=self.train, masks=masks,
+                                       weight_decay=decay)
+
+    def reference(self, network, x, t, entries, seed):
+        """The book's loop on ``entries`` ((key, index) pairs), with the masks ``np.random.seed(seed)``
+        gives a training pass (``np.random`` is left reseeded): over the specialised statement where
+        the case has one, else over the layers."""
+        labels = self.labels(t)
+        masks = self.masks(network, x, seed)
+        loss_of = (self.specialised or self.layers_loss)(network, x, labels, masks)
+        return central_differences(network.params, entries, loss_of)
 
 
 def _images(rng, n, shape, zero_fraction=0.5):
@@ -69,7 +88,12 @@ def _two_layer(chapter, activation):
     def layers(net):
         return [("affine", "W1", "b1"), (activation,), ("affine", "W2", "b2")]
 
-    return build, layers
+    def specialised(net, x, labels, masks):
+        from references import naive
+
+        return lambda params: naive.loss(params, x, labels, activation)
+
+    return {"build": build, "layers": layers, "specialised": specialised}
 
 
 def _multi_layer(hidden, batchnorm=False, dropout=None, decay=0.0, activation="relu"):
@@ -99,8 +123,16 @@ def _multi_layer(hidden, batchnorm=False, dropout=None, decay=0.0, activation="r
         lam = net.weight_decay_lambda
         return tuple((f"W{k}", lam) for k in range(1, net.hidden_layer_num + 2)) if lam else ()
 
+    def specialised(net, x, labels, masks):
+        from references import multi_layer
+
+        config = multi_layer.NetConfig(net.hidden_layer_num, net.activation, net.weight_decay_lambda,
+                                       net.use_batchnorm, net.dropout_ration if net.use_dropout else None)
+        listed = [masks[k] for k in sorted(masks)] or None  # one per hidden layer, in order
+        return lambda params: multi_layer.loss(params, x, labels, config, True, listed)
+
     # the book's MultiLayerNetExtend.numerical_gradient takes the loss with train_flg=True
-    return {"build": build, "layers": layers, "train": True, "decay": weight_decay}
+    return {"build": build, "layers": layers, "train": True, "decay": weight_decay, "specialised": specialised}
 
 
 def _simple_convnet(toy):
@@ -123,7 +155,13 @@ def _simple_convnet(toy):
         return [("conv", "W1", "b1", c["stride"], c["pad"]), ("relu",), ("pool", 2, 2, 2), ("affine", "W2", "b2"),
                 ("relu",), ("affine", "W3", "b3")]
 
-    return build, layers
+    def specialised(net, x, labels, masks):
+        from references import conv
+
+        c = net.conv_param
+        return lambda params: conv.loss(params, x, labels, c["stride"], c["pad"])
+
+    return {"build": build, "layers": layers, "specialised": specialised}
 
 
 DEEP_CONVNET_NARROW = [{"filter_num": n, "filter_size": 3, "pad": p, "stride": 1}
@@ -149,15 +187,15 @@ def _deep_convnet_layers(net):
 
 
 NETWORKS = {
-    "two_layer_sigmoid": NetworkCase("TwoLayerNet (ch04), sigmoid", *_two_layer(4, "sigmoid")),
-    "two_layer_ch05": NetworkCase("ch05 TwoLayerNet (ReLU)", *_two_layer(5, "relu")),
+    "two_layer_sigmoid": NetworkCase("TwoLayerNet (ch04), sigmoid", **_two_layer(4, "sigmoid")),
+    "two_layer_ch05": NetworkCase("ch05 TwoLayerNet (ReLU)", **_two_layer(5, "relu")),
     "multi_layer_relu": NetworkCase("MultiLayerNet, ReLU, 3 hidden layers", **_multi_layer([100, 100, 100])),
     "multi_layer_extend": NetworkCase("MultiLayerNetExtend, sigmoid, dropout 0.3, weight decay 0.1",
                                       **_multi_layer([100, 100], dropout=0.3, decay=0.1, activation="sigmoid")),
     "multi_layer_batchnorm": NetworkCase("MultiLayerNetExtend, batch norm, weight decay 0.05",
                                          **_multi_layer([100, 100], batchnorm=True, decay=0.05)),
-    "simple_convnet": NetworkCase("SimpleConvNet (ch07)", *_simple_convnet(False)),
-    "simple_convnet_toy": NetworkCase("SimpleConvNet, ch07/gradient_check.py's toy", *_simple_convnet(True)),
+    "simple_convnet": NetworkCase("SimpleConvNet (ch07)", **_simple_convnet(False)),
+    "simple_convnet_toy": NetworkCase("SimpleConvNet, ch07/gradient_check.py's toy", **_simple_convnet(True)),
     "deep_convnet": NetworkCase("DeepConvNet (ch08)", _deep_convnet, _deep_convnet_layers, train=True),
 }
 """Every fastnum network, by name: the table the tests and the benchmark read."""

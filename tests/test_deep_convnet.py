@@ -168,3 +168,22 @@ def test_the_registry_builds_it_and_bad_input_is_named():
         net.numerical_gradient(x[:, :, :20], t)
     with pytest.raises(ValueError):
         net.loss(x, np.array([3, 12]))
+
+
+def test_the_gradient_check_example_runs_on_real_shaped_images(data_dir, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "deep_convnet_gradient_check.py"
+    spec = importlib.util.spec_from_file_location("deep_convnet_gradient_check", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.NARROW_CONVOLUTIONS == NARROW
+    numerical, backprop = example.main(["--narrow", "--images", "2", "--data-dir", str(data_dir),
+                                        "--no-verify-data"])
+    printed = capsys.readouterr().out
+    assert all(f"\n  {key} " in printed for key in numerical) and list(numerical) == list(backprop)
+    for key in ("W1", "W7", "W8"):  # weights away from kinks: the two gradients agree closely
+        assert np.abs(numerical[key] - backprop[key]).max() <= 1e-5 * max(1.0, np.abs(backprop[key]).max()), key
+    with pytest.raises(SystemExit):
+        example.main(["--images", "0"])

@@ -44,3 +44,13 @@ def test_numerical_gradient_matches_the_books_loop(name, assert_thread_invariant
     assert sorted(grads) == sorted(network.params)  # (in the order of the book's numerical_gradient)
     for key in before:
         assert np.array_equal(network.params[key], before[key]), key
+
+
+@pytest.mark.parametrize("name", [name for name, case in NETWORKS.items() if case.specialised is not None])
+def test_each_specialised_reference_is_the_layers_loss(name):
+    """The benchmark times a network's own plain-numpy statement; it must be the layers' loss."""
+    case = NETWORKS[name]
+    network, x, t = case.build("test", np.random.default_rng(3))
+    labels, masks = case.labels(t), case.masks(network, x, seed=4)
+    specialised = case.specialised(network, x, labels, masks)(network.params)
+    assert abs(specialised - case.layers_loss(network, x, labels, masks)(network.params)) <= 1e-12
