@@ -247,10 +247,11 @@ _BACKGROUND = {}
 
 def compile_in_background(request):
     """Compile ``request``'s kernels in a detached process, once per process and request; returns the
-    child, or None when one was started already or nothing is left to compile."""
+    child, or None when one was started already, another is still running (a later call starts this
+    one) or nothing is left to compile."""
     key = request.to_json()
-    if key in _BACKGROUND:
-        return None
+    if key in _BACKGROUND or background_running():
+        return None  # one at a time: two compiling children and the user's numpy would share two cores
     calls = request.calls()
     pending = [i for i, (kernel, args) in enumerate(calls) if not kernel_ready(kernel, signature_of(args))]
     if not pending:
@@ -261,6 +262,12 @@ def compile_in_background(request):
                              stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     _BACKGROUND[key] = child
     return child
+
+
+def background_running():
+    """Whether a background compile this process started has not ended yet (``compile_in_background``
+    starts the next request's only then)."""
+    return any(child is not None and child.poll() is None for child in _BACKGROUND.values())
 
 
 def serve_command(requests):

@@ -229,6 +229,76 @@ def test_the_background_child_is_started_once_per_request(monkeypatch):
     assert _compile.CompileRequest.from_json(started[0][3]) == request
 
 
+class _FakeChild:
+    """A background child whose end the test decides."""
+
+    def __init__(self):
+        self.running = True
+
+    def poll(self):
+        return None if self.running else 0
+
+
+def test_one_background_compile_at_a_time_and_numpy_meanwhile(monkeypatch):
+    """A second request waits for the running child; numpy goes on past the compile cost while one
+    runs (compiling beside it would be no sooner), with a BLAS thread left to it, given back after."""
+    import fastnum
+    from fastnum import _compile, _first_run
+
+    children = []
+
+    def popen(*args, **kwargs):
+        children.append(_FakeChild())
+        return children[-1]
+
+    limits = []
+
+    class FakeLimit:
+        def __init__(self, **kwargs):
+            limits.append(kwargs)
+
+        def restore_original_limits(self):
+            limits.append("restored")
+
+    class FakeController:
+        def limit(self, **kwargs):
+            return FakeLimit(**kwargs)
+
+    import threadpoolctl
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", FakeController)
+    monkeypatch.setattr(_compile, "kernel_ready", lambda kernel, signature: False)
+    monkeypatch.setattr(_compile, "kernels_ready", lambda calls: False)
+    monkeypatch.setattr(_compile.subprocess, "Popen", popen)
+    monkeypatch.setattr(_compile, "_BACKGROUND", {})
+    monkeypatch.setattr(_first_run, "_BLAS_LIMIT", [])
+    monkeypatch.setattr(_first_run, "_READY_METHODS", set())
+    monkeypatch.setattr(_first_run, "_NUMPY_SECONDS", {})
+    monkeypatch.setattr(_first_run, "_NOT_READY_SINCE", {})
+    monkeypatch.setattr(_first_run.os, "cpu_count", lambda: 2)
+    monkeypatch.setenv(_first_run.POLICY_ENV, "auto")
+    monkeypatch.setenv(_first_run.BACKGROUND_ENV, "1")
+    compiled = []
+    monkeypatch.setattr(_first_run, "_compile_for_call", lambda *args: compiled.append(args[1]))
+
+    net = fastnum.TwoLayerNet(12, 3, 4)
+    x, t = np.random.default_rng(0).random((2, 12)), np.arange(2) % 4
+    assert _first_run.numpy_path(net, "loss", x, t)
+    assert len(children) == 1 and limits == [{"limits": 1, "user_api": "blas"}]
+    assert _first_run.numpy_path(net, "gradient", x, t)  # another request: no second child yet
+    assert len(children) == 1
+    key = next(iter(_first_run._NUMPY_SECONDS))
+    _first_run._NUMPY_SECONDS[key] = 1e9  # far past what compiling costs
+    monkeypatch.setattr(_first_run, "RECHECK_S", 0.0)
+    assert _first_run.numpy_path(net, "loss", x, t) and not compiled  # the child still runs: numpy
+    children[0].running = False
+    assert _first_run.numpy_path(net, "gradient", x, t)  # the first ended: BLAS restored, the next child
+    assert limits[1] == "restored" and len(children) == 2 and limits[2] == {"limits": 1, "user_api": "blas"}
+    children[1].running = False
+    assert not _first_run.numpy_path(net, "loss", x, t)  # no child runs and numpy has cost enough: compile
+    assert compiled == ["loss"] and limits[-1] == "restored"
+
+
 # -- fastnum compile / fastnum.precompile -------------------------------------------------
 
 
