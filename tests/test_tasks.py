@@ -97,3 +97,32 @@ def test_a_forked_process_gets_threads_of_its_own():
     child.start()
     child.join(timeout=120)
     assert child.exitcode == 0 and queue.get(timeout=10)
+
+
+def test_an_idle_helper_spins_until_the_bell_rings_or_its_rounds_pass():
+    import threading
+    import time
+
+    from fastnum import _workers
+
+    bell = np.zeros(1, dtype=np.int64)
+    assert _workers._spin(bell, 0, 1000) == 0  # unchanged: returns after its rounds
+    assert _workers._spin(bell, 5, 10**12) == 0  # already different: returns at once
+    ringer = threading.Timer(0.05, lambda: bell.__setitem__(0, 7))
+    ringer.start()
+    started = time.perf_counter()
+    assert _workers._spin(bell, 0, 10**11) == 7  # without the bell this would spin for an hour
+    assert time.perf_counter() - started < 30
+    ringer.join()
+    assert 1 <= _workers._spin_rounds(bell) <= 10_000_000
+
+
+def test_helpers_take_calls_submitted_while_they_spin_and_after_they_sleep():
+    import time
+
+    from fastnum import _workers
+
+    for pause in (0.0, 2 * _workers.SPIN_SECONDS + 0.05):  # spinning, then asleep on the queue
+        time.sleep(pause)
+        first, second, taken_by, counters = _run(64, 2)
+        assert (taken_by == 1).all() and np.array_equal(first, np.arange(1.0, 65))

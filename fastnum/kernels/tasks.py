@@ -135,3 +135,35 @@ def next_task(typingctx, counter):
         return builder.atomic_rmw("add", data, ir.Constant(ir.IntType(64), 1), "monotonic")
 
     return types.int64(counter), codegen
+
+
+@intrinsic
+def spin_while_equal(typingctx, bell, seen, rounds):
+    """Spin until ``bell[0] != seen`` (read with acquire ordering) or ``rounds`` reads have passed;
+    returns the last value read. The processor's spin-loop hint between reads."""
+    if not (isinstance(bell, types.Array) and bell.ndim == 1 and bell.dtype == types.int64
+            and isinstance(seen, types.Integer) and isinstance(rounds, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        int64 = ir.IntType(64)
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        seen_value = args[1] if args[1].type.width == 64 else builder.sext(args[1], int64)
+        limit = args[2] if args[2].type.width == 64 else builder.sext(args[2], int64)
+        entry = builder.basic_block
+        loop = builder.append_basic_block("spin.loop")
+        done = builder.append_basic_block("spin.done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        count = builder.phi(int64)
+        count.add_incoming(ir.Constant(int64, 0), entry)
+        value = builder.load_atomic(data, "acquire", 8)
+        keep = builder.and_(builder.icmp_signed("==", value, seen_value), builder.icmp_signed("<", count, limit))
+        with builder.if_then(keep):
+            _emit_pause(builder)
+        count.add_incoming(builder.add(count, ir.Constant(int64, 1)), builder.basic_block)
+        builder.cbranch(keep, loop, done)
+        builder.position_at_end(done)
+        return value
+
+    return types.int64(bell, seen, rounds), codegen
