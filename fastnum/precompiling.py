@@ -104,8 +104,8 @@ def requests_for(networks=None, gradient=None):
 
 
 def calls_of(requests):
-    """Every distinct (kernel, arguments, label) of ``requests``, in order: the same list in every
-    process, so that an index names one kernel everywhere."""
+    """Every distinct (kernel, arguments, label) of ``requests``, in order, and the thread pool's
+    spin kernel: the same list in every process, so that an index names one kernel everywhere."""
     calls, seen = [], set()
     for request in requests:
         for kernel, args in request.calls():
@@ -115,6 +115,10 @@ def calls_of(requests):
                 module = kernel.py_func.__module__.removeprefix("fastnum.")
                 label = f"{module}.{kernel.__name__} ({request.spec['network']}, {_dtype_note(args)})"
                 calls.append((kernel, args, label))
+    if calls:  # every parallel call starts the pool, whose idle helpers spin in a kernel of their own
+        from ._workers import _spin
+
+        calls.append((_spin, (np.zeros(1, dtype=np.int64), 0, 1), "_workers._spin (the thread pool's idle wait)"))
     return calls
 
 
