@@ -150,15 +150,14 @@ def numpy_path(network, method, x, labels):
 
 
 def _compile_for_call(network, method, x, calls):
-    """Compile (or load) a call's kernels before it runs, saying so when that takes long; with two or
-    more to compile and a second core, every other one in a child process (``_compile.start_compiling``)."""
-    from ._compile import CompileRequest, compile_calls, kernel_ready, signature_of, start_compiling
+    """Compile (or load) a call's kernels before it runs, saying so when that takes long; with a second
+    core, every other kernel still to compile in a child process (``_compile.start_compiling``)."""
+    from ._compile import CompileRequest, compile_calls, start_compiling
     from .progress import first_call_notice
 
     with first_call_notice(f"{type(network).__name__}.{method}"):
-        pending = [(kernel, args) for kernel, args in calls if not kernel_ready(kernel, signature_of(args))]
-        if len(pending) >= 2 and (os.cpu_count() or 1) >= 2:
-            job = start_compiling(CompileRequest.of(network, (method,), x.dtype))
+        if (os.cpu_count() or 1) >= 2:
+            job = start_compiling(CompileRequest.of(network, (method,), x.dtype))  # None when all are cached
             if job is not None:
                 job.finish()
         compile_calls(calls)

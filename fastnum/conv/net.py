@@ -11,7 +11,7 @@ from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
 from .._param_files import load_param_pickle, save_param_pickle
-from .._validate import _real_array, as_labels, as_named_params
+from .._validate import _real_array, as_images, as_labels, as_named_params
 from .._workers import launch
 from ..layers import Affine, Convolution, ForwardPass, LayerStack, Pooling, Relu, SoftmaxWithLoss
 from ..layers.numerical import estimated_flops
@@ -235,17 +235,7 @@ class SimpleConvNet(ThreadSafeNetwork):
         return as_named_params(self.params, expected)
 
     def _inputs(self, x, t=None):
-        x = _real_array(x, "x")
-        want = self.input_dim
-        if x.ndim != 4 or x.shape[1:] != want:
-            hint = (f"; flat images need x.reshape(-1, {', '.join(map(str, want))}) "
-                    "(or load_mnist(flatten=False))") if x.ndim == 2 and x.shape[1] == int(np.prod(want)) else ""
-            raise ValueError(f"x must be images (N, {', '.join(map(str, want))}), got shape {x.shape}{hint}")
-        if x.shape[0] == 0:
-            raise ValueError("x is an empty batch (0 samples)")
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        if not np.isfinite(x).all():
-            raise ValueError("x contains NaN or inf")
+        x = as_images(x, self.input_dim)
         labels = None if t is None else as_labels(t, x.shape[0], self.output_size)
         return x, labels
 

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Relu:
-    """``out = x`` where ``x > 0``, else 0 (the book zeroes where ``x <= 0``)."""
+class Elementwise:
+    """What every elementwise layer without parameters shares (``Relu``, ``Sigmoid``, ``Dropout``):
+    no keys of ``params``, its output shaped like its input, one value of work per element."""
 
     @property
     def param_keys(self):
@@ -15,6 +15,14 @@ class Relu:
 
     def output_shape(self, in_shape, params):
         return tuple(in_shape)
+
+    def working_size(self, in_shape, params):
+        return int(np.prod(in_shape))
+
+
+@dataclass(frozen=True)
+class Relu(Elementwise):
+    """``out = x`` where ``x > 0``, else 0 (the book zeroes where ``x <= 0``)."""
 
     def forward(self, x, params, pass_):
         mask = x <= 0
@@ -25,20 +33,10 @@ class Relu:
     def backward(self, dout, params, mask):
         return np.where(mask, 0.0, dout), {}
 
-    def working_size(self, in_shape, params):
-        return int(np.prod(in_shape))
-
 
 @dataclass(frozen=True)
-class Sigmoid:
+class Sigmoid(Elementwise):
     """``out = 1 / (1 + exp(-x))``."""
-
-    @property
-    def param_keys(self):
-        return {}
-
-    def output_shape(self, in_shape, params):
-        return tuple(in_shape)
 
     def forward(self, x, params, pass_):
         out = 1 / (1 + np.exp(-x))
@@ -46,6 +44,3 @@ class Sigmoid:
 
     def backward(self, dout, params, out):
         return dout * (1.0 - out) * out, {}
-
-    def working_size(self, in_shape, params):
-        return int(np.prod(in_shape))

@@ -4,9 +4,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .activations import Elementwise
+
 
 @dataclass(frozen=True)
-class Dropout:
+class Dropout(Elementwise):
     """Training: ``x * mask`` with ``mask = np.random.rand(*x.shape) > ratio``; evaluation: ``x * (1 - ratio)``.
 
     A pass's masks live in its ``ForwardPass``: drawn at the layer's first
@@ -15,13 +17,6 @@ class Dropout:
     """
 
     ratio: float
-
-    @property
-    def param_keys(self):
-        return {}
-
-    def output_shape(self, in_shape, params):
-        return tuple(in_shape)
 
     def forward(self, x, params, pass_):
         if not pass_.train:
@@ -34,6 +29,3 @@ class Dropout:
 
     def backward(self, dout, params, mask):
         return dout * mask, {}
-
-    def working_size(self, in_shape, params):
-        return int(np.prod(in_shape))
