@@ -2,6 +2,7 @@
 first run.
 
     python -m bench --networks [--update-readme]
+    python -m bench --networks --only deep_convnet [--update-readme]   # rerun rows, merged into the stored run
 
 NETWORKS lists the rows; each names its case in ``references.table`` (the one table the tests read
 too): how the fastnum network is built at the book's sizes and the plain-numpy reference it is
@@ -179,6 +180,10 @@ def networks_markdown(report):
             f"{fmt_seconds(row['fastnum_s'])} | {row['speedup']:,.0f}x | {row['max_abs_diff']:.1e} | "
             f"{' | '.join(first)} |"
         )
+    rerun = [f"{row['label'].split(' (')[0]}: `{row['command']}`" for row in report["networks"].values()
+             if row.get("command")]
+    if rerun:
+        lines += ["", "Rows measured again since: " + "; ".join(rerun) + "."]
     plain = [row["label"].split(" (")[0] for row in report["networks"].values() if row.get("compiled") is False]
     if plain:
         lines += ["", f"{', '.join(plain)}: no compiled kernels (its gradient runs in numpy over fastnum's "
@@ -206,6 +211,21 @@ def run_networks(args, data, machine, log, only=None):
                 log(f"    first call: empty cache {rows[name]['cold_first_s']:.2f} s, cache filled "
                     f"{rows[name]['warm_first_s']:.2f} s; compile {rows[name]['compile_s']:.1f} s")
     return {"networks": rows, "machine": machine, "threads": args.threads}
+
+
+def merge_rerun_rows(stored_file, rerun):
+    """The stored report with the rows of ``rerun`` replaced (in the stored order), each rerun row
+    keeping the command that measured it; refused when the stored report is from another CPU."""
+    if not stored_file.exists():
+        raise SystemExit(f"--only merges rows into {stored_file}, which does not exist: run --networks first")
+    stored = json.loads(stored_file.read_text())
+    if stored["machine"].get("cpu") != rerun["machine"].get("cpu") or stored["threads"] != rerun["threads"]:
+        raise SystemExit(f"--only: {stored_file} was measured on {stored['machine'].get('cpu')!r} with "
+                         f"{stored['threads']} threads, this is {rerun['machine'].get('cpu')!r} with "
+                         f"{rerun['threads']} threads: rerun every row instead")
+    for name, row in rerun["networks"].items():
+        stored["networks"][name] = dict(row, command=rerun["command"])
+    return stored
 
 
 def write_networks_report(report, out, readme=False):

@@ -246,12 +246,20 @@ def run_training(args, data):
 
 
 def run_networks(args, data):
+    from bench.networks import NETWORKS, merge_rerun_rows, write_networks_report
     from bench.networks import run_networks as run
-    from bench.networks import write_networks_report
 
-    report = run(args, data, machine_facts(), log=lambda text: print(text, flush=True))
+    only = None
+    if args.only:
+        only = [name.strip() for name in args.only.split(",")]
+        unknown = [name for name in only if name not in NETWORKS]
+        if unknown:
+            raise SystemExit(f"python -m bench --only: no row {', '.join(unknown)} (rows: {', '.join(NETWORKS)})")
+    report = run(args, data, machine_facts(), log=lambda text: print(text, flush=True), only=only)
     report["source"] = f"real MNIST ({display_path(data)})"
     report["command"] = "python -m bench " + " ".join(sys.argv[1:])
+    if only is not None:
+        report = merge_rerun_rows(args.out / "networks.json", report)
     write_networks_report(report, args.out, args.update_readme)
     return 0
 
@@ -275,6 +283,9 @@ def build_parser():
     parser.add_argument("--training-repeats", type=int, default=3, help="repeats of each --training run")
     parser.add_argument("--networks", action="store_true",
                         help="instead: the numerical gradients of the book's other networks (bench/networks.py)")
+    parser.add_argument("--only", help="with --networks: rerun these rows (comma-separated names of "
+                        "bench/networks.py's NETWORKS) and merge them into the stored networks.json, which must "
+                        "come from the same machine")
     parser.add_argument("--cpu-name", help="numba code for this CPU model (haswell: AVX2 code on an AVX-512 "
                         "machine); its own numba cache")
     return parser

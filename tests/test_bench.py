@@ -126,3 +126,26 @@ def test_profile_step_times_every_stage(rng):
     np.random.seed(0)
     results = profile(TwoLayerNet(784, 50, 10), x, t, repeats=1)
     assert "all perturbed losses (perturb_worker)" in results and all(ms > 0 for ms in results.values())
+
+
+def test_rows_measured_again_merge_into_the_stored_run_of_the_same_machine(tmp_path):
+    from bench.networks import merge_rerun_rows, networks_markdown
+
+    machine = {"cpu": "AMD EPYC", "cores": 2, "vector_width": "AVX2"}
+    row = {"label": "DeepConvNet() (ch08)", "batch_size": 10, "n_params": 5, "book_s": 10.0, "fastnum_s": 1.0,
+           "speedup": 10.0, "max_abs_diff": 1e-12, "compiled": False}
+    stored = {"networks": {"a": dict(row, label="A (x)"), "deep_convnet": dict(row, fastnum_s=5.0, speedup=2.0)},
+              "machine": machine, "threads": 2, "source": "real MNIST (data)", "command": "python -m bench --networks"}
+    (tmp_path / "networks.json").write_text(json.dumps(stored))
+    rerun = {"networks": {"deep_convnet": row}, "machine": machine, "threads": 2,
+             "command": "python -m bench --networks --only deep_convnet"}
+    merged = merge_rerun_rows(tmp_path / "networks.json", rerun)
+    assert list(merged["networks"]) == ["a", "deep_convnet"] and merged["networks"]["a"] == stored["networks"]["a"]
+    assert merged["networks"]["deep_convnet"]["fastnum_s"] == 1.0
+    assert merged["command"] == "python -m bench --networks"
+    assert "Rows measured again since: DeepConvNet(): `python -m bench --networks --only deep_convnet`" in \
+        networks_markdown(merged)
+    with pytest.raises(SystemExit, match="rerun every row"):
+        merge_rerun_rows(tmp_path / "networks.json", dict(rerun, machine=dict(machine, cpu="Intel")))
+    with pytest.raises(SystemExit, match="does not exist"):
+        merge_rerun_rows(tmp_path / "missing.json", rerun)

@@ -5,7 +5,8 @@ conv - relu - conv - relu - pool - affine - relu - dropout - affine - dropout
 - softmax with loss, described as a ``fastnum.layers.LayerStack``: predict,
 loss and backprop are the book's passes in numpy, and ``numerical_gradient``
 is the exact central difference of every one of its parameters
-(``fastnum.layers.numerical``).
+(``fastnum.layers.numerical``: each perturbation's move carried up through
+the layers above while they provably stay linear, ``fastnum.layers.moves``).
 """
 
 import numpy as np

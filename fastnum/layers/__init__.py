@@ -14,7 +14,12 @@ into this form). A layer here holds no arrays: it names the entries of
 * ``backward(dout, params, cache)``: the book's backward pass (P = 1);
 * ``perturbed(x, out, params, role, entries, h)``: the layer's output with
   each listed parameter entry moved by ``+h`` and by ``-h`` (the first step of
-  the numerical gradient: ``fastnum.layers.numerical``).
+  the numerical gradient: ``fastnum.layers.numerical``);
+* for the piecewise-linear kinds, their part of the moves
+  (``fastnum.layers.moves``): ``first_move`` (what an entry of its own
+  parameters moves), ``move_context`` (what its proof needs of the cached
+  pass), ``propagate`` (a move of its input carried to its output, with the
+  proof that it stays linear) and ``rounding_bound``.
 
 ``LAYER_KINDS`` lists them by the book's class name.
 """

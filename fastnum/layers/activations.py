@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .moves import BOUND_SLACK, CROSSING_MARGIN, UNIT_ROUNDOFF, failed_where, largest, two_sided
+
 
 class Elementwise:
     """What every elementwise layer without parameters shares (``Relu``, ``Sigmoid``, ``Dropout``):
@@ -32,6 +34,34 @@ class Relu(Elementwise):
 
     def backward(self, dout, params, mask):
         return np.where(mask, 0.0, dout), {}
+
+    def move_context(self, x, out, cache, params, pass_):
+        """Per sample: the largest move that keeps each input on its side, ``|z| (1 - 2**-40)`` made a hair
+        smaller so that ``|move| <= limit`` proves ``|move| < |z| (1 - 2**-40)`` (and, where z is 0, that
+        the move is exactly 0); 1.0 where the input passes (z > 0), else 0.0; z."""
+        z = x[0]
+        return np.abs(z) * (CROSSING_MARGIN * (1.0 - 2.0**-50)), (z > 0).astype(np.float64), z
+
+    def propagate(self, move, context, params):
+        """Linear while the computed move keeps every input on its side (``move_context``): the move then
+        passes where ``z > 0`` and is zero elsewhere. An input that may change side fails its pair, or,
+        where the move ``may_split``, is evaluated exactly: ``max(z + move, 0) - max(z, 0)``, the bound
+        growing by its two roundings. The ReLU is 1-Lipschitz: the bound carries over."""
+        limit, passes, z = context
+        if move.channel >= 0:
+            limit, passes, z = limit[:, move.channel], passes[:, move.channel], z[:, move.channel]
+        stays = np.abs(move.delta) <= limit
+        if not move.may_split or stays.all():
+            return move._replace(delta=move.delta * passes, failed=failed_where(move, ~stays))
+        move = two_sided(move)
+        stays = np.concatenate([stays, stays]) if stays.shape[0] * 2 == move.delta.shape[0] else stays
+        moved = z + move.delta
+        exact = np.maximum(moved, 0.0) - np.maximum(z, 0.0)
+        rounding = BOUND_SLACK * UNIT_ROUNDOFF * (largest(moved) + largest(exact))
+        return move._replace(delta=np.where(stays, move.delta * passes, exact), err=move.err + rounding)
+
+    def rounding_bound(self, bound, x, out, params):
+        return bound
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .moves import BOUND_SLACK, UNIT_ROUNDOFF, first_move, gamma, largest
+
 
 @dataclass(frozen=True)
 class Affine:
@@ -45,6 +47,54 @@ class Affine:
         moved[rows, :, columns] += step
         moved[len(entries) + rows, :, columns] -= step
         return moved
+
+    # -- moves (fastnum.layers.moves) ------------------------------------------------------------
+
+    def move_channels(self, params, role, entries):
+        """The output unit each entry moves: j of ``W[i, j]`` or of ``b[j]``."""
+        if role == "b":
+            return np.asarray(entries)
+        return np.asarray(entries) % params[self.W].shape[1]
+
+    def first_move(self, x, out, params, role, entries, h):
+        """Unit j's move for entries of one column j: ``h x[:, i]`` for ``W[i, j]`` (one rounding), ``h`` for
+        ``b[j]``. (E, N)."""
+        n_samples = out.shape[1]
+        if role == "b":
+            (j,) = set(np.asarray(entries).tolist())
+            delta = np.full((1, n_samples), h)
+            return first_move(delta, np.zeros(delta.shape), j)
+        inputs, columns = np.divmod(np.asarray(entries), params[self.W].shape[1])
+        delta = h * x.reshape(n_samples, -1)[:, inputs].T
+        return first_move(delta, 2 * UNIT_ROUNDOFF * largest(delta), columns[0])
+
+    def move_context(self, x, out, cache, params, pass_):
+        return None
+
+    def propagate(self, move, context, params):
+        """The move of the output (the bias does not move): the input's move (flattened as the book's
+        ``x.reshape(N, -1)``; one channel moving is a block of rows) times ``W``; the bound
+        ``max_j sum_i |W[i, j]| * (gamma max |move| + err)``."""
+        W = params[self.W]
+        e, n = move.failed.shape
+        if move.channel >= 0:
+            rows = int(np.prod(move.delta.shape[2:]))  # the channel's entries, consecutive in the flattening
+            weights = W[move.channel * rows:(move.channel + 1) * rows]
+        else:
+            weights = W
+        flat = move.delta.reshape(e * n, -1)
+        delta = np.dot(flat, weights).reshape(e, n, -1)
+        weight_sum = np.abs(weights).sum(axis=0).max() * BOUND_SLACK
+        err = weight_sum * (gamma(weights.shape[0]) * largest(move.delta) + move.err)
+        return move._replace(delta=delta, err=err, channel=-1)
+
+    def rounding_bound(self, bound, x, out, params):
+        """(N,) a bound on the rounding of the book's own pass of this layer per sample, given ``bound``
+        on its input's (as ``Convolution.rounding_bound``)."""
+        W = params[self.W]
+        n_samples = out.shape[1]
+        reach = gamma(W.shape[0]) * np.abs(x[0]).reshape(n_samples, -1).max(axis=1) + bound
+        return BOUND_SLACK * (np.abs(W).sum(axis=0).max() * reach + UNIT_ROUNDOFF * np.abs(out[0]).max(axis=1))
 
     def working_size(self, in_shape, params):
         """Floats per sample one pass of this layer holds (its output)."""

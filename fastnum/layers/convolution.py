@@ -8,16 +8,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def padded(x, pad):
-    """(M, C, H, W) images zero-padded by ``pad`` on each side of H and W."""
-    return np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant") if pad else x
+from .moves import BOUND_SLACK, UNIT_ROUNDOFF, first_move, gamma, largest
 
 
 def windows(x_padded, fh, fw, stride, out_h, out_w):
-    """(M, C, out_h, out_w, fh, fw) views of every window (no copy)."""
-    view = np.lib.stride_tricks.sliding_window_view(x_padded, (fh, fw), axis=(2, 3))
-    return view[:, :, : (out_h - 1) * stride + 1 : stride, : (out_w - 1) * stride + 1 : stride]
+    """(..., out_h, out_w, fh, fw) views of every window of the last two axes (no copy)."""
+    view = np.lib.stride_tricks.sliding_window_view(x_padded, (fh, fw), axis=(-2, -1))
+    return view[..., : (out_h - 1) * stride + 1 : stride, : (out_w - 1) * stride + 1 : stride, :, :]
+
+
+def padded(x, pad):
+    """Any (..., H, W) maps zero-padded by ``pad`` on each side of H and W (a zero array filled: several
+    times faster than ``np.pad`` on the small maps of a chunk of moves)."""
+    if not pad:
+        return x
+    out = np.zeros(x.shape[:-2] + (x.shape[-2] + 2 * pad, x.shape[-1] + 2 * pad), dtype=x.dtype)
+    out[..., pad:-pad, pad:-pad] = x
+    return out
+
+
+def window_max(values, fh, fw, stride, pad, out_h, out_w):
+    """(..., out_h, out_w): the largest of ``values`` (..., H, W) under each window (zero padding); one
+    elementwise maximum per tap (much faster than reducing the strided window view)."""
+    maps = padded(values, pad)
+    largest = None
+    for i in range(fh):
+        for j in range(fw):
+            tap = maps[..., i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride]
+            largest = tap.copy() if largest is None else np.maximum(largest, tap, out=largest)
+    return largest
 
 
 def col2im(dcol, image_shape, fh, fw, stride, pad, out_h, out_w):
@@ -39,6 +58,9 @@ class Convolution:
     b: str
     stride: int = 1
     pad: int = 0
+
+    HEAVY_MOVE = True
+    """A move costs a matrix product per map: ReLUs and maxima below it are not split (``fastnum.layers.moves``)."""
 
     @property
     def param_keys(self):
@@ -89,6 +111,62 @@ class Convolution:
         moved[rows, :, filters] += step
         moved[len(entries) + rows, :, filters] -= step
         return moved
+
+    # -- moves (fastnum.layers.moves) ------------------------------------------------------------
+
+    def move_channels(self, params, role, entries):
+        """The map each entry moves: ``f`` of ``W[f, c, i, j]`` or of ``b[f]``."""
+        if role == "b":
+            return np.asarray(entries)
+        return np.asarray(entries) // int(np.prod(params[self.W].shape[1:]))
+
+    def first_move(self, x, out, params, role, entries, h):
+        """The output's move for entries of one map f: ``h`` times the pixel under each filter entry's
+        tap at every position (one rounding), or ``h`` everywhere for ``b[f]``."""
+        W = params[self.W]
+        out_h, out_w = out.shape[-2:]
+        if role == "b":
+            (f,) = set(np.asarray(entries).tolist())
+            delta = np.full((1, out.shape[1], out_h, out_w), h)
+            return first_move(delta, np.zeros(delta.shape[:2]), f)
+        filters, channels, taps_i, taps_j = np.unravel_index(entries, W.shape)
+        view = windows(padded(x[0], self.pad), W.shape[2], W.shape[3], self.stride, out_h, out_w)
+        delta = h * view[:, channels, :, :, taps_i, taps_j]  # (E, N, OH, OW)
+        return first_move(delta, 2 * UNIT_ROUNDOFF * largest(delta), filters[0])
+
+    def move_context(self, x, out, cache, params, pass_):
+        """The output's spatial size (what a move of the input becomes)."""
+        return out.shape[-2:]
+
+    def propagate(self, move, context, params):
+        """The move of the output (without the bias, which does not move): the convolution of the input's
+        move, a matrix product per pair; the bound ``max_f sum |W[f]| * (gamma |move| + err)``."""
+        W = params[self.W]
+        n_filters, _, fh, fw = W.shape
+        e, n = move.failed.shape
+        out_h, out_w = context
+        if move.channel >= 0:  # one input map moves: its column of filters
+            filters = W[:, move.channel].reshape(n_filters, -1)
+            maps = move.delta.reshape(e * n, 1, *move.delta.shape[2:])
+        else:
+            filters = W.reshape(n_filters, -1)
+            maps = move.delta.reshape(e * n, *move.delta.shape[2:])
+        # im2col with the positions innermost (copied in runs of a row), then one product per pair: the
+        # output comes out as (pair, filter, position), the moves' own layout, with no transpose to copy
+        col = windows(padded(maps, self.pad), fh, fw, self.stride, out_h, out_w)
+        col = col.transpose(0, 1, 4, 5, 2, 3).reshape(e * n, filters.shape[1], out_h * out_w)
+        delta = np.matmul(filters, col).reshape(e, n, n_filters, out_h, out_w)
+        weight_sum = np.abs(filters).sum(axis=1).max() * BOUND_SLACK
+        err = weight_sum * (gamma(filters.shape[1]) * largest(move.delta) + move.err)
+        return move._replace(delta=delta, err=err, channel=-1)
+
+    def rounding_bound(self, bound, x, out, params):
+        """(N,) a bound on the rounding of the book's own pass of this layer per sample, given ``bound``
+        on its input's: ``max sum |W| (gamma |x| + bound) + u |out|`` (the bias added last)."""
+        W = params[self.W]
+        weight_sums = np.abs(W.reshape(W.shape[0], -1)).sum(axis=1).max()
+        reach = gamma(W[0].size) * np.abs(x[0]).reshape(x.shape[1], -1).max(axis=1) + bound
+        return BOUND_SLACK * (weight_sums * reach + UNIT_ROUNDOFF * np.abs(out[0]).reshape(x.shape[1], -1).max(axis=1))
 
     def working_size(self, in_shape, params):
         """Floats per sample a pass holds: its im2col matrix and its output."""

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Elementwise
+from .moves import UNIT_ROUNDOFF, largest
 
 
 @dataclass(frozen=True)
@@ -29,3 +30,20 @@ class Dropout(Elementwise):
 
     def backward(self, dout, params, mask):
         return dout * mask, {}
+
+    def move_context(self, x, out, cache, params, pass_):
+        """The call's mask as 0.0 / 1.0 (training), or None (evaluation: the scale ``1 - ratio``)."""
+        return None if cache is None else cache.astype(np.float64)
+
+    def propagate(self, move, context, params):
+        """Linear: the call's mask (0 or 1, exact), or the evaluation scale ``1 - ratio`` (one rounding)."""
+        if context is not None:
+            mask = context if move.channel < 0 else context[:, move.channel]
+            return move._replace(delta=move.delta * mask)  # 0 or 1: the bound carries over
+        scale = 1.0 - self.ratio
+        delta = move.delta * scale
+        return move._replace(delta=delta, err=move.err * scale + UNIT_ROUNDOFF * largest(delta))
+
+    def rounding_bound(self, bound, x, out, params):
+        n_samples = out.shape[1]
+        return bound + UNIT_ROUNDOFF * np.abs(out[0]).reshape(n_samples, -1).max(axis=1)

@@ -27,6 +27,28 @@ class SoftmaxWithLoss:
         n_samples = labels.shape[0]
         return -np.sum(np.log(y[:, np.arange(n_samples), labels] + LOG_EPS), axis=-1) / n_samples
 
+    def sample_losses(self, scores, labels):
+        """(P, N) each sample's ``-log(softmax(x)[n, t_n] + 1e-7)`` of the (P, N, O) scores."""
+        y = self.softmax(scores)
+        return -np.log(y[:, np.arange(labels.shape[0]), labels] + LOG_EPS)
+
+    def move_loss_differences(self, scores, move, labels, rounding):
+        """(E, N) ``l_n(scores + move) - l_n(scores - move)`` per entry and sample, and the moves' pairs
+        marked failed where the move's bound exceeds ``rounding`` (N,), the book's own rounding bound
+        of the scores (``fastnum.layers.moves``)."""
+        e, n = move.failed.shape  # rows: E entries, or 2E once two-sided
+        delta = move.delta
+        if move.channel >= 0:  # one score moved
+            delta = np.zeros((e, n, scores.shape[-1]))
+            delta[:, :, move.channel] = move.delta
+        failed = move.failed | ~(move.err <= rounding[None, :]) | ~np.isfinite(delta).all(axis=-1)
+        if move.two_sided:  # the -h moves are rows of their own
+            half = delta.shape[0] // 2
+            plus, minus, failed = scores + delta[:half], scores + delta[half:], failed[:half] | failed[half:]
+        else:
+            plus, minus = scores + delta, scores - delta
+        return self.sample_losses(plus, labels) - self.sample_losses(minus, labels), failed
+
     def backward(self, scores, labels):
         """``(softmax(scores) - onehot(t)) / N`` (P = 1)."""
         y = self.softmax(scores)

@@ -1,0 +1,110 @@
+"""Moves (``fastnum.layers.moves``): the numerical gradient carried up as moves of the layers' outputs,
+each path of its proof held to 1e-10 of the book's loop (``references.layers``): moves that stay
+linear, a ReLU or maximum that changes side above the last convolution (evaluated exactly, two-sided),
+a proof that fails below it (the pair recomputed by the general path), and the rounding check."""
+
+import numpy as np
+import pytest
+
+from fastnum.layers import ForwardPass
+from fastnum.layers import numerical as numerical_module
+from fastnum.layers.numerical import numerical_gradient
+from fastnum.layers.reading import read_network
+from references import layers as ref
+from tests import book_style_layers as book
+
+TOLERANCE = 1e-10
+
+
+def _gradient(description, params, x, labels):
+    """The report of ``numerical_gradient`` (its entries held to the book's loop) and the loop's gradient."""
+    stack, _ = read_network(book.Network(description, params), x.shape[1:])
+    report = {}
+    got = numerical_gradient(stack, params, x, labels, ForwardPass(train=False), report=report)
+    expected = ref.numerical_gradient(description, params, x, labels)
+    for key in params:
+        assert np.abs(got[key] - expected[key]).max() <= TOLERANCE, key
+    return report, expected
+
+
+def _conv_net(rng, zero_biases=False):
+    description = [("conv", "W0", "b0", 1, 1), ("relu",), ("pool", 2, 2, 2), ("conv", "W3", "b3", 1, 1), ("relu",),
+                   ("pool", 2, 2, 2), ("affine", "W6", "b6"), ("relu",), ("affine", "W8", "b8")]
+    params = {"W0": 0.5 * rng.standard_normal((3, 1, 3, 3)), "b0": 0.1 * rng.standard_normal(3),
+              "W3": 0.4 * rng.standard_normal((4, 3, 3, 3)), "b3": 0.1 * rng.standard_normal(4),
+              "W6": 0.5 * rng.standard_normal((16, 5)), "b6": 0.1 * rng.standard_normal(5),
+              "W8": 0.5 * rng.standard_normal((5, 3)), "b8": 0.1 * rng.standard_normal(3)}
+    if zero_biases:
+        for key in ("b0", "b3", "b6", "b8"):
+            params[key] = np.zeros_like(params[key])
+    return description, params
+
+
+def test_a_convnet_is_carried_by_moves():
+    rng = np.random.default_rng(0)
+    description, params = _conv_net(rng)
+    report, _ = _gradient(description, params, rng.random((3, 1, 8, 8)), np.array([0, 2, 1]))
+    assert report["moved"] > 0.9 * sum(p.size for p in params.values())
+
+
+def test_a_proof_that_fails_below_the_last_convolution_is_recomputed():
+    # zero biases and a blank border: the first ReLU's inputs there are exactly 0, and a bias step moves
+    # them, so the ReLU changes side below the second convolution: the general path, pair by pair
+    rng = np.random.default_rng(1)
+    description, params = _conv_net(rng, zero_biases=True)
+    x = np.zeros((2, 1, 8, 8))
+    x[:, :, 2:6, 2:6] = rng.random((2, 1, 4, 4))
+    report, _ = _gradient(description, params, x, np.array([1, 0]))
+    assert report["recomputed"] >= params["b0"].size
+    assert report["pairs recomputed"] >= report["recomputed"] and report["moved"] > 0
+
+
+def test_a_relu_that_changes_side_above_the_last_convolution_is_evaluated_exactly():
+    # hidden unit 0's input is 2e-5: a step of W0[0, 0] (input 1) moves it by 1e-4, across its kink
+    description = [("affine", "W0", "b0"), ("relu",), ("affine", "W2", "b2")]
+    params = {"W0": np.array([[0.3, -0.2], [0.1, 0.4]]), "b0": np.array([2e-5 - 0.3, 0.05]),
+              "W2": np.array([[1.0, -0.5], [0.2, 0.7]]), "b2": np.array([0.0, 0.1])}
+    x, labels = np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([0, 1])
+    report, _ = _gradient(description, params, x, labels)
+    assert report["recomputed"] == 0 and report["moved"] == sum(p.size for p in params.values())
+
+
+def test_a_maximum_that_changes_place_is_evaluated_exactly():
+    # a 1x1 convolution of two channels: pixel (0, 0) gives w0, pixel (0, 1) gives w1, 1e-6 apart in one
+    # pooling window; a step of w1 puts it above w0
+    description = [("conv", "W0", "b0", 1, 0), ("relu",), ("pool", 2, 2, 2), ("affine", "W3", "b3")]
+    params = {"W0": np.array([[[[0.5 + 1e-6]], [[0.5]]]]), "b0": np.array([0.0]),
+              "W3": np.array([[1.0, -1.0]]), "b3": np.array([0.0, 0.2])}
+    x = np.zeros((1, 2, 2, 2))
+    x[0, 0, 0, 0], x[0, 1, 0, 1] = 1.0, 1.0
+    report, _ = _gradient(description, params, x, np.array([0]))
+    assert report["recomputed"] == 0
+
+
+def test_moves_whose_rounding_bound_exceeds_the_books_are_recomputed(monkeypatch):
+    rng = np.random.default_rng(2)
+    description, params = _conv_net(rng)
+    monkeypatch.setattr(numerical_module, "_scores_rounding", lambda stack, params, trace: np.zeros(2))
+    report, expected = _gradient(description, params, rng.random((2, 1, 8, 8)), np.array([2, 0]))
+    # only moves with nothing to round keep their bound of 0: those that are exactly zero (an input of
+    # 0) and the last layer's biases (a step of exactly h on one score)
+    moving = sum(int(np.count_nonzero(g)) for g in expected.values())
+    assert report["recomputed"] >= moving - params["b8"].size > 0
+
+
+@pytest.mark.parametrize("n_samples", [1, 4])
+def test_dropout_in_training_mode_and_sampled_entries(n_samples):
+    rng = np.random.default_rng(3)
+    description, params = _conv_net(rng)
+    description = description[:7] + [("dropout", 0.5)] + description[7:]
+    x, labels = rng.random((n_samples, 1, 8, 8)), rng.integers(0, 3, n_samples)
+    np.random.seed(4)
+    masks = {}
+    ref.forward(description, params, x, True, masks, {})
+    stack, _ = read_network(book.Network(description, params), x.shape[1:])
+    entries = {"W0": np.array([0, 5, 5, 26]), "b3": np.array([3, 1]), "W6": np.arange(0, 80, 7)}
+    np.random.seed(4)
+    got = numerical_gradient(stack, params, x, labels, ForwardPass(train=True), entries=entries)
+    expected = ref.numerical_gradient(description, params, x, labels, train=True, masks=masks)
+    for key, wanted in entries.items():
+        assert np.abs(got[key] - expected[key].ravel()[wanted]).max() <= TOLERANCE, key
