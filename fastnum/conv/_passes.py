@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..layers.convolution import padded, windows
 from ..multi_layer._passes import cross_entropy_backward
 
 POOL = 2
@@ -50,13 +51,7 @@ def conv_shape(input_dim, filter_num, filter_size, pad, stride):
 
 def patches(x_padded, size, stride, out_h, out_w):
     """(N, out_h, out_w, C, size, size) windows of the padded images (views, no copy)."""
-    windows = np.lib.stride_tricks.sliding_window_view(x_padded, (size, size), axis=(2, 3))
-    windows = windows[:, :, : (out_h - 1) * stride + 1 : stride, : (out_w - 1) * stride + 1 : stride]
-    return windows.transpose(0, 2, 3, 1, 4, 5)
-
-
-def pad_images(x, pad):
-    return np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant") if pad else x
+    return windows(x_padded, size, size, stride, out_h, out_w).transpose(0, 2, 3, 1, 4, 5)
 
 
 class Trace(NamedTuple):
@@ -74,14 +69,14 @@ def forward(shape, params, x):
     """Scores of the images ``x`` (N, C, H, W), and the trace for backprop."""
     n = x.shape[0]
     W1, b1, W2, b2, W3, b3 = (params[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3"))
-    col = patches(pad_images(x, shape.pad), shape.filter_size, shape.stride, shape.conv_h, shape.conv_w)
+    col = patches(padded(x, shape.pad), shape.filter_size, shape.stride, shape.conv_h, shape.conv_w)
     col = col.reshape(n * shape.conv_h * shape.conv_w, -1)
     conv = (col @ W1.reshape(shape.filters, -1).T + b1).reshape(n, shape.conv_h, shape.conv_w, -1)
     conv = conv.transpose(0, 3, 1, 2)
     relu = np.where(conv > 0, conv, 0.0)
-    windows = patches(relu, POOL, POOL, shape.pool_h, shape.pool_w).reshape(-1, POOL * POOL)
-    pool_argmax = np.argmax(windows, axis=1)
-    pooled = windows.max(axis=1).reshape(n, shape.pool_h, shape.pool_w, shape.filters).transpose(0, 3, 1, 2)
+    pool_windows = patches(relu, POOL, POOL, shape.pool_h, shape.pool_w).reshape(-1, POOL * POOL)
+    pool_argmax = np.argmax(pool_windows, axis=1)
+    pooled = pool_windows.max(axis=1).reshape(n, shape.pool_h, shape.pool_w, shape.filters).transpose(0, 3, 1, 2)
     pooled = pooled.reshape(n, -1)
     hidden_pre = pooled @ W2 + b2
     hidden = np.where(hidden_pre > 0, hidden_pre, 0.0)
