@@ -53,8 +53,7 @@ class Relu(Elementwise):
         stays = np.abs(move.delta) <= limit
         if not move.may_split or stays.all():
             return move._replace(delta=move.delta * passes, failed=failed_where(move, ~stays))
-        move = two_sided(move)
-        stays = np.concatenate([stays, stays]) if stays.shape[0] * 2 == move.delta.shape[0] else stays
+        move, stays = two_sided(move, stays)
         moved = z + move.delta
         exact = np.maximum(moved, 0.0) - np.maximum(z, 0.0)
         rounding = BOUND_SLACK * UNIT_ROUNDOFF * (largest(moved) + largest(exact))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .moves import BOUND_SLACK, UNIT_ROUNDOFF, first_move, gamma, largest
+from .moves import UNIT_ROUNDOFF, carried_bound, first_move, largest, weighted_rounding_bound
 
 
 @dataclass(frozen=True)
@@ -84,17 +84,14 @@ class Affine:
             weights = W
         flat = move.delta.reshape(e * n, -1)
         delta = np.dot(flat, weights).reshape(e, n, -1)
-        weight_sum = np.abs(weights).sum(axis=0).max() * BOUND_SLACK
-        err = weight_sum * (gamma(weights.shape[0]) * largest(move.delta) + move.err)
+        err = carried_bound(np.abs(weights).sum(axis=0).max(), weights.shape[0], move)
         return move._replace(delta=delta, err=err, channel=-1)
 
     def rounding_bound(self, bound, x, out, params):
         """(N,) a bound on the rounding of the book's own pass of this layer per sample, given ``bound``
-        on its input's (as ``Convolution.rounding_bound``)."""
+        on its input's (``moves.weighted_rounding_bound``)."""
         W = params[self.W]
-        n_samples = out.shape[1]
-        reach = gamma(W.shape[0]) * np.abs(x[0]).reshape(n_samples, -1).max(axis=1) + bound
-        return BOUND_SLACK * (np.abs(W).sum(axis=0).max() * reach + UNIT_ROUNDOFF * np.abs(out[0]).max(axis=1))
+        return weighted_rounding_bound(np.abs(W).sum(axis=0).max(), W.shape[0], bound, x, out)
 
     def working_size(self, in_shape, params):
         """Floats per sample one pass of this layer holds (its output)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .moves import BOUND_SLACK, UNIT_ROUNDOFF, first_move, gamma, largest
+from .moves import UNIT_ROUNDOFF, carried_bound, first_move, largest, weighted_rounding_bound
 
 
 def windows(x_padded, fh, fw, stride, out_h, out_w):
@@ -156,17 +156,14 @@ class Convolution:
         col = windows(padded(maps, self.pad), fh, fw, self.stride, out_h, out_w)
         col = col.transpose(0, 1, 4, 5, 2, 3).reshape(e * n, filters.shape[1], out_h * out_w)
         delta = np.matmul(filters, col).reshape(e, n, n_filters, out_h, out_w)
-        weight_sum = np.abs(filters).sum(axis=1).max() * BOUND_SLACK
-        err = weight_sum * (gamma(filters.shape[1]) * largest(move.delta) + move.err)
+        err = carried_bound(np.abs(filters).sum(axis=1).max(), filters.shape[1], move)
         return move._replace(delta=delta, err=err, channel=-1)
 
     def rounding_bound(self, bound, x, out, params):
         """(N,) a bound on the rounding of the book's own pass of this layer per sample, given ``bound``
-        on its input's: ``max sum |W| (gamma |x| + bound) + u |out|`` (the bias added last)."""
-        W = params[self.W]
-        weight_sums = np.abs(W.reshape(W.shape[0], -1)).sum(axis=1).max()
-        reach = gamma(W[0].size) * np.abs(x[0]).reshape(x.shape[1], -1).max(axis=1) + bound
-        return BOUND_SLACK * (weight_sums * reach + UNIT_ROUNDOFF * np.abs(out[0]).reshape(x.shape[1], -1).max(axis=1))
+        on its input's (``moves.weighted_rounding_bound``)."""
+        filters = params[self.W].reshape(params[self.W].shape[0], -1)
+        return weighted_rounding_bound(np.abs(filters).sum(axis=1).max(), filters.shape[1], bound, x, out)
 
     def working_size(self, in_shape, params):
         """Floats per sample a pass holds: its im2col matrix and its output."""

@@ -94,12 +94,28 @@ def largest(values):
     return np.abs(values.reshape(r, n, -1)).max(axis=-1) if values.ndim > 2 else np.abs(values)
 
 
-def two_sided(move):
-    """``move`` with its ``-h`` rows of their own (minus the ``+h`` rows, the same bounds)."""
+def two_sided(move, stays):
+    """``move`` with its ``-h`` rows of their own (minus the ``+h`` rows, the same bounds), and ``stays``
+    (a check of the move's rows, which holds for ``-move`` as for ``move``) matched to those rows."""
     if move.two_sided:
-        return move
-    return move._replace(delta=np.concatenate([move.delta, -move.delta]), err=np.concatenate([move.err, move.err]),
-                         failed=np.concatenate([move.failed, move.failed]), two_sided=True)
+        return move, stays
+    return (move._replace(delta=np.concatenate([move.delta, -move.delta]), err=np.concatenate([move.err, move.err]),
+                          failed=np.concatenate([move.failed, move.failed]), two_sided=True),
+            np.concatenate([stays, stays]))
+
+
+def carried_bound(weight_sum, n_terms, move):
+    """(R, N) the bound of a move after sums of ``n_terms`` products with weights whose largest
+    ``sum |w|`` is ``weight_sum``: ``sum |w| (gamma(k) max |move| + err)``."""
+    return weight_sum * BOUND_SLACK * (gamma(n_terms) * largest(move.delta) + move.err)
+
+
+def weighted_rounding_bound(weight_sum, n_terms, bound, x, out):
+    """(N,) the rounding of the book's own pass of an affine or convolution layer, per sample, given
+    ``bound`` on its input's: ``sum |w| (gamma(k) max |x| + bound) + u max |out|`` (the bias added last)."""
+    n_samples = out.shape[1]
+    reach = gamma(n_terms) * np.abs(x[0]).reshape(n_samples, -1).max(axis=1) + bound
+    return BOUND_SLACK * (weight_sum * reach + UNIT_ROUNDOFF * np.abs(out[0]).reshape(n_samples, -1).max(axis=1))
 
 
 def failed_where(move, bad):

@@ -24,6 +24,8 @@ compiled kernels are not cached (the book's toy checks take milliseconds),
 what ``DeepConvNet`` and ``fastnum.numerical_gradient_of`` run.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._config import H
@@ -76,17 +78,39 @@ def _scores_rounding(stack, params, trace):
     return bound
 
 
-def _moved_losses(stack, params, trace, contexts, index, role, some, labels, rounding, h):
+class MovesOfCall(NamedTuple):
+    """What every entry's moves read in one call, computed once (when a layer first takes moves)."""
+
+    contexts: dict
+    """Layer index -> what that layer's ``propagate`` reads of the cached pass (``move_context``)."""
+    splits_from: int
+    """The lowest layer that may evaluate a side change exactly (``may_split``): the one above the last
+    layer whose move is a matrix product per map (``HEAVY_MOVE``)."""
+    rounding: np.ndarray
+    """(N,) the book's own rounding bound of each sample's scores (``_scores_rounding``)."""
+
+
+def _moves_of_call(stack, params, trace, pass_):
+    """The call's ``MovesOfCall``: every layer's context, where splitting starts, the scores' rounding."""
+    contexts = {}
+    for index, layer in enumerate(stack.layers):
+        if hasattr(layer, "move_context"):
+            pass_.index = index
+            contexts[index] = layer.move_context(*trace[index], params, pass_)
+    heavy = [k for k, layer in enumerate(stack.layers) if getattr(layer, "HEAVY_MOVE", False)]
+    return MovesOfCall(contexts, 1 + max(heavy, default=-1), _scores_rounding(stack, params, trace))
+
+
+def _moved_losses(stack, params, trace, moves, index, role, some, labels, h):
     """(E, N) ``l_n(p + h) - l_n(p - h)`` of entries ``some`` of layer ``index`` (all moving one channel)
-    by moves, and (E, N) the pairs whose failed proof leaves them to the general path. A side change is
-    evaluated exactly (``may_split``) only above the last layer whose move is a matrix product per map."""
+    by moves, and (E, N) the pairs whose failed proof leaves them to the general path."""
     layer_in, layer_out, _ = trace[index]
     move = stack.layers[index].first_move(layer_in, layer_out, params, role, some, h)
-    last_heavy = max([k for k, layer in enumerate(stack.layers) if getattr(layer, "HEAVY_MOVE", False)], default=-1)
     for above in range(index + 1, len(stack.layers)):
-        move = stack.layers[above].propagate(move._replace(may_split=above > last_heavy), contexts[above], params)
+        move = stack.layers[above].propagate(move._replace(may_split=above >= moves.splits_from),
+                                             moves.contexts[above], params)
     scores = trace[-1][1][0]
-    differences, failed = stack.loss_layer.move_loss_differences(scores, move, labels, rounding)
+    differences, failed = stack.loss_layer.move_loss_differences(scores, move, labels, moves.rounding)
     shape = (len(some), labels.shape[0])  # a bias's move serves every copy of it in ``some``
     return np.broadcast_to(differences, shape), np.broadcast_to(failed, shape)
 
@@ -105,7 +129,7 @@ def _recomputed_losses(stack, params, trace, index, role, some, sample, labels, 
     return losses[:len(some)] - losses[len(some):]
 
 
-def _gradient_by_moves(stack, params, trace, index, role, wanted, labels, pass_, h, chunks, rounding, counts,
+def _gradient_by_moves(stack, params, trace, moves, index, role, wanted, labels, pass_, h, chunks, counts,
                        on_entries):
     """(E,) the entries ``wanted`` of one role of layer ``index``: by moves, channel by channel, with each
     pair (entry, sample) whose proof fails recomputed by the general path for that sample. ``chunks``:
@@ -113,10 +137,6 @@ def _gradient_by_moves(stack, params, trace, index, role, wanted, labels, pass_,
     chunk, general_chunk = chunks
     layer = stack.layers[index]
     n_samples = labels.shape[0]
-    contexts = {}
-    for above in range(index + 1, len(stack.layers)):
-        pass_.index = above
-        contexts[above] = stack.layers[above].move_context(*trace[above], params, pass_)
     differences = np.empty((wanted.size, n_samples))
     failed = np.empty((wanted.size, n_samples), dtype=bool)
     channels = layer.move_channels(params, role, wanted)
@@ -124,8 +144,8 @@ def _gradient_by_moves(stack, params, trace, index, role, wanted, labels, pass_,
         positions = np.flatnonzero(channels == channel)
         for start in range(0, positions.size, chunk):
             at = positions[start:start + chunk]
-            differences[at], failed[at] = _moved_losses(stack, params, trace, contexts, index, role, wanted[at],
-                                                        labels, rounding, h)
+            differences[at], failed[at] = _moved_losses(stack, params, trace, moves, index, role, wanted[at],
+                                                        labels, h)
             if on_entries is not None:
                 on_entries(len(at))
     counts["moved"] += int(np.count_nonzero(~failed.any(axis=1)))
@@ -157,7 +177,7 @@ def numerical_gradient(stack, params, x, labels, pass_, h=H, entries=None, on_en
     decay = dict(stack.weight_decay)
     n_samples = labels.shape[0]
     counts = {"moved": 0, "recomputed": 0, "pairs recomputed": 0}
-    rounding = _scores_rounding(stack, params, trace)
+    moves = None  # MovesOfCall, once a layer takes moves
     grads = {}
     shape = tuple(stack.sample_shape)
     for index, layer in enumerate(stack.layers):
@@ -166,14 +186,16 @@ def numerical_gradient(stack, params, x, labels, pass_, h=H, entries=None, on_en
             per_chunk = _entries_per_chunk(stack, params, index, shape, n_samples)
             above = ForwardPass(train=pass_.train, masks=pass_.masks, running=pass_.running, records=False)
             by_moves = _moves_reach_the_loss(stack, index)
+            if by_moves and moves is None:
+                moves = _moves_of_call(stack, params, trace, above)
             for role, key in layer.param_keys.items():
                 if entries is not None and key not in entries:
                     continue
                 wanted = np.arange(params[key].size) if entries is None else np.asarray(entries[key], dtype=np.int64)
                 if by_moves:
-                    grad = _gradient_by_moves(stack, params, trace, index, role, wanted, labels, above, h,
+                    grad = _gradient_by_moves(stack, params, trace, moves, index, role, wanted, labels, above, h,
                                               (_moves_per_chunk(stack, params, index, shape, n_samples), per_chunk),
-                                              rounding, counts, on_entries)
+                                              counts, on_entries)
                 else:
                     grad = np.empty(wanted.size)
                     counts["recomputed"] += wanted.size

@@ -56,7 +56,8 @@ class Pooling:
         view = windows(maps, self.pool_h, self.pool_w, self.stride, out_h, out_w)
         flat = view.reshape(view.shape[:-2] + (size,))
         first = np.argmax(flat, axis=-1)
-        gap = np.take_along_axis(flat, first[..., None], axis=-1) - flat
+        maxima = np.take_along_axis(flat, first[..., None], axis=-1)
+        gap = maxima - flat
         np.put_along_axis(gap, first[..., None], np.inf, axis=-1)  # the maximum against itself: nothing to prove
         rows = np.arange(out_h)[:, None] * self.stride + first // self.pool_w
         cols = np.arange(out_w)[None, :] * self.stride + first % self.pool_w
@@ -65,8 +66,7 @@ class Pooling:
         at_max = rows * maps.shape[-1] + cols  # (N, C, OH, OW) in the padded map
         # as indices into one sample's maps, (N, C * OH * OW), and into one channel's, (N, C, OH * OW)
         in_sample = (at_max + plane * np.arange(channels)[:, None, None]).reshape(n_samples, -1)
-        maxima = np.take_along_axis(flat, first[..., None], axis=-1)[..., 0]
-        return in_sample, at_max.reshape(n_samples, channels, -1), gap.min(axis=-1), maps, maxima
+        return in_sample, at_max.reshape(n_samples, channels, -1), gap.min(axis=-1), maps, maxima[..., 0]
 
     def propagate(self, move, context, params):
         """Linear while the computed move keeps each window's first maximum its maximum, which ``2
@@ -92,8 +92,7 @@ class Pooling:
 
         if not move.may_split or stays.all():
             return move._replace(delta=at_maxima(move.delta), failed=failed_where(move, ~stays))
-        move = two_sided(move)
-        stays = np.concatenate([stays, stays]) if 2 * stays.shape[0] == move.delta.shape[0] else stays
+        move, stays = two_sided(move, stays)
         moved = window_max(maps + padded(move.delta, self.pad), self.pool_h, self.pool_w, self.stride, 0,
                            *out_shape)
         exact = moved - maxima
