@@ -17,10 +17,22 @@ numba's user cache directory when that is read-only), so only the very first
 call on a machine pays the compile time.
 """
 
+from numba import njit
+from numba.core.registry import CPUDispatcher
+
 FASTMATH = False
 
-NJIT_OPTIONS = dict(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
-"""Options for serial kernels."""
+NJIT_OPTIONS = dict(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy", no_cfunc_wrapper=True)
+"""Options for serial kernels called from Python (the workers). No C-callable wrapper: nothing takes a
+kernel's C address, and numba would compile one per kernel."""
+
+HELPER_NJIT_OPTIONS = dict(NJIT_OPTIONS, no_cpython_wrapper=True)
+"""Options for the functions only kernels call (``compiled_helper``): no CPython wrapper either.
+
+A wrapper unboxes every argument from Python objects (a NamedTuple of a dozen
+arrays is pages of LLVM code) and was most of a small helper's compile time,
+paid once per helper although no Python code calls it. The machine code the
+kernels run is the same with or without it."""
 
 PARALLEL_NJIT_OPTIONS = dict(NJIT_OPTIONS, parallel=True)
 """Options for kernels with a ``prange`` loop."""
@@ -30,3 +42,26 @@ H = 1e-4
 
 LOG_EPS = 1e-7
 """The constant the book adds inside ``log`` in ``cross_entropy_error``."""
+
+
+
+class _HelperDispatcher(CPUDispatcher):
+    """numba's CPU dispatcher for a function without a Python entry point: a Python call raises."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__module__}.{self.py_func.__qualname__} is compiled for fastnum's kernels "
+                        "only and has no Python entry point; its Python source is .py_func")
+
+
+def compiled_helper(function=None, *, inline="never"):
+    """``@njit(**HELPER_NJIT_OPTIONS)`` for a function only other kernels call.
+
+    It has no Python entry point (``HELPER_NJIT_OPTIONS``): calling it from
+    Python raises ``TypeError`` instead of jumping into a function without its
+    wrapper; its Python source is ``.py_func``. ``inline`` is numba's.
+    """
+    if function is None:
+        return lambda f: compiled_helper(f, inline=inline)
+    dispatcher = njit(inline=inline, **HELPER_NJIT_OPTIONS)(function)
+    dispatcher.__class__ = _HelperDispatcher  # the same object layout: only __call__ differs
+    return dispatcher

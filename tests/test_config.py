@@ -1,4 +1,5 @@
-"""Every compiled kernel takes its numba options from ``fastnum._config`` (one floating-point contract)."""
+"""Every compiled kernel takes its numba options from ``fastnum._config`` (one floating-point contract):
+``@njit(**NJIT_OPTIONS)`` for what Python calls, ``@compiled_helper`` for what only kernels call."""
 
 import ast
 from pathlib import Path
@@ -31,6 +32,11 @@ def _name(node):
 def test_every_jit_decorator_uses_the_shared_options():
     checked = 0
     for module, function, decorator in _decorators():
+        if _name(decorator) == "compiled_helper":  # HELPER_NJIT_OPTIONS by construction; inline at most
+            checked += 1
+            own = {kw.arg for kw in decorator.keywords} if isinstance(decorator, ast.Call) else set()
+            assert own <= {"inline"} and not getattr(decorator, "args", []), f"{module}:{function} sets {own}"
+            continue
         if _name(decorator) not in JIT_NAMES:
             continue
         checked += 1
@@ -59,8 +65,33 @@ def test_the_compiled_dispatchers_carry_those_options():
         assert options.get("fastmath", False) is _config.FASTMATH, dispatcher.__name__
         assert options.get("error_model") == "numpy", dispatcher.__name__
         assert dispatcher._cache is not None and type(dispatcher._cache).__name__ != "NullCache"
+        assert options.get("no_cfunc_wrapper") is True, dispatcher.__name__
+        # a function without a CPython wrapper must refuse Python calls (running it would crash)
+        assert bool(options.get("no_cpython_wrapper")) == isinstance(dispatcher, _config._HelperDispatcher), \
+            dispatcher.__name__
+    helpers = [d for d in dispatchers if isinstance(d, _config._HelperDispatcher)]
+    assert len(helpers) >= 30
 
 
-@pytest.mark.parametrize("options", [_config.NJIT_OPTIONS, _config.PARALLEL_NJIT_OPTIONS])
+def test_a_helper_refuses_a_python_call_and_kernels_still_call_it():
+    from numba import njit
+
+    @_config.compiled_helper
+    def plus_one(x):
+        return x + 1.0
+
+    @njit(**dict(_config.NJIT_OPTIONS, cache=False))
+    def kernel(x):
+        return plus_one(x) * 2.0
+
+    plus_one._cache = numba.core.caching.NullCache()  # a function of this test: nothing to cache
+    assert kernel(1.5) == 5.0
+    with pytest.raises(TypeError, match="no Python entry point"):
+        plus_one(1.5)
+    assert plus_one.py_func(1.5) == 2.5
+
+
+@pytest.mark.parametrize("options", [_config.NJIT_OPTIONS, _config.PARALLEL_NJIT_OPTIONS,
+                                     _config.HELPER_NJIT_OPTIONS])
 def test_the_options_keep_ieee_semantics(options):
     assert options["fastmath"] is False and options["cache"] is True

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import launch, new_counters, parallel_worker
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
@@ -51,7 +51,7 @@ class ConvCache(NamedTuple):
     """(B, F * PH * PW) the 2x2 maxima of the ReLU'd maps, flattened as the book's Affine does."""
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _conv_of_sample(b, W1, b1, stride, cache):
     """Sample b's feature maps and their pooled maxima."""
     n_filters, n_channels, size, _ = W1.shape
@@ -98,7 +98,7 @@ def conv_forward_worker(counters, W1, b1, stride, cache):
     wait_for(counters, SAMPLES_DONE, n_samples)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _perturbed_probability(b, f, c, i, j, is_bias, step, stride, target, W2, W3, cache, top, changed, changed_value,
                            hidden_move, logits):
     """Sample b's softmax probability of its label with filter entry (f, c, i, j) (or ``b1[f]``) moved by ``step``.
@@ -155,7 +155,7 @@ def _perturbed_probability(b, f, c, i, j, is_bias, step, stride, target, W2, W3,
     return exp(logits[target] - row_max) / total
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _filter_entry_gradient(f, c, i, j, is_bias, t, h, stride, W2, W3, cache, top, scratch):
     """``(L(p+h) - L(p-h)) / (2h)`` for ``W1[f, c, i, j]`` (or ``b1[f]`` when ``is_bias``)."""
     n_samples = cache.conv.shape[0]
@@ -182,7 +182,7 @@ class FilterScratch(NamedTuple):
     logits: np.ndarray
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _filter_task(task, W1, t, h, stride, W2, W3, cache, top, scratch, grad_W1, grad_b1):
     """Task ``task``: one entry of W1 (flat index), or ``b1[task - W1.size]``.
 

@@ -3,10 +3,10 @@ nonzero entries, and the affine map of a row over that list (zero inputs add not
 product, and are skipped)."""
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
-from .._config import NJIT_OPTIONS
+from .._config import compiled_helper
 from .vecmath import emit_exp
 
 ACTIVATIONS = ("sigmoid", "relu")
@@ -43,7 +43,7 @@ def hidden_activation(typingctx, a, relu):
     return types.float64(types.float64, types.boolean), codegen
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def nonzero_pixels(x_row, nonzero_idx):
     """Indices of the nonzero entries of ``x_row`` into ``nonzero_idx``; returns their count.
 
@@ -61,7 +61,7 @@ def nonzero_pixels(x_row, nonzero_idx):
     return count
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def affine_row_sparse(in_row, nonzero_idx, n_nonzero, W, bias_row, out):
     """``out = in_row @ W + bias_row`` over the listed nonzero inputs, in input order."""
     n_out = out.shape[0]

@@ -11,9 +11,8 @@ it to every input holding that value.
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
-from .._config import NJIT_OPTIONS
+from .._config import compiled_helper
 from .vecmath import SMALL_EXP_DOMAIN, _float64_bits_as_int64, expm1, expm1_small
 
 VALUE_PADDING = 8
@@ -36,7 +35,7 @@ def hash_table_size(n_in):
     return size
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def _slot_of(value, mask):
     """Home slot of a nonzero float64 in an open-addressing table (mask = size - 1)."""
     bits = _float64_bits_as_int64(value)
@@ -46,7 +45,7 @@ def _slot_of(value, mask):
     return bits & mask
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def _code_of(value, row_values, table, used_slots, n_distinct):
     """Position of ``value`` among the sample's distinct values, added when new.
 
@@ -65,14 +64,14 @@ def _code_of(value, row_values, table, used_slots, n_distinct):
     return n_distinct, n_distinct + 1
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _expm1_of_steps(h, row_values, n_values, out):
     """``out[v] = expm1(h * row_values[v])``: a function of its own, compiled once for both signs."""
     for v in range(n_values):
         out[v] = expm1(h * row_values[v])
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _distinct_values_of_sample(
     x_row, h, row_values, nonzero_idx, codes, expm1_minus_step, expm1_plus_step, table, used_slots,
 ):
@@ -132,7 +131,7 @@ class DistinctValues(NamedTuple):
     used_slots: np.ndarray
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _distinct_values_into(b, x_row, h, dv):
     """``_distinct_values_of_sample`` for sample b, into the tables of ``dv``."""
     n_nonzero, n_values, one_code, max_abs_value = _distinct_values_of_sample(

@@ -18,9 +18,8 @@ function's docstring.
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS
+from .._config import LOG_EPS, compiled_helper
 from .activations import hidden_activation
 from .vecmath import _C1, _C2, _C3, _C4, _C5, SMALL_EXP_GUARD, exp, expm1_small, fma, log, log1p_small
 
@@ -33,7 +32,7 @@ N_SCRATCH_ROWS = 9
 """Vectors of length max-distinct-values each hidden unit needs in the hidden-layer kernel."""
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff):
     """``-log(y(+h) + 1e-7) + log(y(-h) + 1e-7)`` for each value, as one log,
     from the softmax numerators of the target class and the denominators."""
@@ -43,7 +42,7 @@ def _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_d
         )
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, scratch, loss_diff):
     """``l_b(p+h) - l_b(p-h)`` of one sample for each of its distinct pixel values.
 
@@ -95,7 +94,7 @@ def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, s
     _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_diff)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _sample_loss_differences_small_steps(
     values, nv, expm1_minus_step, expm1_plus_step, a, z, one_minus_z, exps_row, target, w_row, h, relu, tiny_steps,
     loss_diff,
@@ -244,7 +243,7 @@ class Gradients(NamedTuple):
     b2: np.ndarray
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _sample_caches(b, t_b, fw):
     """Sample b's entries of the caches in ``fw`` (from its a1, z1 and a2)."""
     n_hidden = fw.a1.shape[1]
@@ -275,7 +274,7 @@ def _sample_caches(b, t_b, fw):
         fw.exps_T[k, b] = fw.exps[b, k]
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _output_loss_differences(k, t, z_row, h, row_max, target_exp, logits, max_without, sum_without, ratio):
     """Sum over samples of ``l_b(p+h) - l_b(p-h)`` when logit k moves by ``+-h * z_row[b]``.
 
@@ -309,7 +308,7 @@ def _output_loss_differences(k, t, z_row, h, row_max, target_exp, logits, max_wi
     return total
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _output_loss_differences_small_steps(k, t, z_row, h, target_exp, exps_k, sum_without, ratio):
     """The same sum as ``_output_loss_differences``, when every step ``|h * z_row[b]|`` is at most
     ``SMALL_EXP_GUARD``.
@@ -344,7 +343,7 @@ def _output_loss_differences_small_steps(k, t, z_row, h, target_exp, exps_k, sum
     return total
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _output_row_gradient(j, t, h, fw, ratio, grads):
     """Row j of the W2 gradient (``b2``'s when j is the number of hidden units).
 
@@ -354,7 +353,7 @@ def _output_row_gradient(j, t, h, fw, ratio, grads):
     _output_row_gradient_by(j, t, h, fw, ratio, grads, True)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _output_row_gradient_by(j, t, h, fw, ratio, grads, general_paths):
     """``_output_row_gradient``; with ``general_paths=None`` for callers that have checked that
     ``h max|z1| <= SMALL_EXP_GUARD``: numba then leaves the general path out of the compiled

@@ -41,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import new_counters, parallel_worker
 from ..kernels.activations import hidden_activation
 from ..kernels.perturbed_losses import _sample_caches
@@ -79,7 +79,7 @@ class BatchNormCache(NamedTuple):
     """(K, max_in) bool: input i of hidden layer k is nonzero in some sample."""
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _normalise_row(a_row, gamma, beta, relu, keep_row, xn_row, z_row):
     """Batch norm (training) of one unit over the batch, then activation and mask; returns (mean, var)."""
     n = a_row.shape[0]
@@ -106,7 +106,7 @@ def _normalise_row(a_row, gamma, beta, relu, keep_row, xn_row, z_row):
     return mean, var
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _affine_rows(in_rows, n_in, W, bias_row, out_rows, c):
     """``out_rows[c] = bias_row[c] + sum_i W[i, c] in_rows[i]`` over the batch, inputs in order.
 
@@ -145,7 +145,7 @@ def _affine_rows(in_rows, n_in, W, bias_row, out_rows, c):
         out[b] += bias_row[c]
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _hidden_unit_forward(k, c, in_rows, n_in, W, bias_row, gamma, beta, relu, cache):
     """Unit c of hidden layer k over the batch: affine, batch norm, activation, mask."""
     _affine_rows(in_rows, n_in, W, bias_row, cache.AT[k], c)
@@ -202,7 +202,7 @@ def forward_worker(counters, layers, gamma, beta, relu, t, cache, top):
     wait_for(counters, done, n_samples)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _mark_moving_input(k, i, in_rows, cache):
     """Whether input i of hidden layer k is nonzero in some sample (else its weights move nothing).
 
@@ -216,7 +216,7 @@ def _mark_moving_input(k, i, in_rows, cache):
     cache.input_moves[k, i] = moves
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _top_caches_of_sample(b, t_b, layers, cache, top):
     """Sample b's last hidden layer and logits, sample-major, and the last layer's caches in ``top``."""
     last = layers.sizes.shape[0] - 3
@@ -228,7 +228,7 @@ def _top_caches_of_sample(b, t_b, layers, cache, top):
     _sample_caches(b, t_b, top)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _target_probabilities(logitsT, t, row_max, total, prob):
     """Softmax probability of each sample's label from unit-major logits (row max subtracted)."""
     n_classes, n_samples = logitsT.shape
@@ -245,7 +245,7 @@ def _target_probabilities(logitsT, t, row_max, total, prob):
         prob[b] = exp(logitsT[t[b], b] - row_max[b]) / total[b]
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _perturbed_probabilities(k, j, z_new, layers, gamma, beta, relu, t, cache, scratch, prob):
     """Each sample's label probability when unit j of hidden layer k outputs the column ``z_new``."""
     n_hidden_layers = layers.sizes.shape[0] - 2
@@ -311,7 +311,7 @@ class Scratch(NamedTuple):
     no_row: np.ndarray
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _new_column(k, j, mode, sign, in_row, h, layers, gamma, beta, relu, cache, scratch):
     """Unit j's output column after moving (mode) by ``sign * h``; into ``scratch.z_new``."""
     n_samples = scratch.z_new.shape[0]
@@ -334,7 +334,7 @@ def _new_column(k, j, mode, sign, in_row, h, layers, gamma, beta, relu, cache, s
     _normalise_row(a_row, g, bt, relu, keep, scratch.no_row, scratch.z_new)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _loss_difference(k, j, mode, in_row, h, layers, gamma, beta, relu, t, cache, scratch):
     """``sum_b l_b(p+h) - l_b(p-h)`` for one parameter of unit j of hidden layer k."""
     _new_column(k, j, mode, 1.0, in_row, h, layers, gamma, beta, relu, cache, scratch)
@@ -348,7 +348,7 @@ def _loss_difference(k, j, mode, in_row, h, layers, gamma, beta, relu, t, cache,
     return total
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _hidden_unit_gradient(k, j, t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, grads):
     """Unit j of hidden layer k: its weight column, bias, gamma and beta entries."""
     n_hidden_layers = layers.sizes.shape[0] - 2

@@ -47,7 +47,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import new_counters, parallel_worker
 from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
 from ..kernels.distinct_values import DistinctValues, _distinct_values_into, hash_table_size, padded_width
@@ -80,7 +80,7 @@ class Layers(NamedTuple):
     b_off: np.ndarray
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def weights(layers, layer):
     """The weights of affine layer ``layer`` as a (sizes[layer], sizes[layer + 1]) view."""
     n_in = layers.sizes[layer]
@@ -89,7 +89,7 @@ def weights(layers, layer):
     return layers.W[start:start + n_in * n_out].reshape((n_in, n_out))
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def bias(layers, layer):
     """The bias of affine layer ``layer`` as a (sizes[layer + 1],) view."""
     start = layers.b_off[layer]
@@ -123,7 +123,7 @@ class DeepGradients(NamedTuple):
     """Hidden layer k's bias gradient from ``Layers.b_off[k]``."""
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def _layer_view(dv, k):
     """Hidden layer k's tables of ``dv`` as the two-layer net's ``DistinctValues`` (views)."""
     return DistinctValues(dv.values[k], dv.n_values[k], dv.nonzero_idx[k], dv.n_nonzero[k], dv.codes[k],
@@ -131,7 +131,7 @@ def _layer_view(dv, k):
                           dv.tables[k], dv.used_slots[k])
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _hidden_layer_of_sample(k, b, in_row, layers, relu, h, hc, dv):
     """Hidden layer k of sample b: the distinct values of its input, then A, Z."""
     n_out = layers.sizes[k + 1]
@@ -145,7 +145,7 @@ def _hidden_layer_of_sample(k, b, in_row, layers, relu, h, hc, dv):
         z_row[j] = hidden_activation(a_row[j], relu) * keep[j]
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _sensitivities_of_sample(b, layers, h, hc, dv, p, q):
     """``G[k, b]`` for k < K - 1 and the proof that the layers above each unit stay linear (ReLU).
 
@@ -204,7 +204,7 @@ def _sensitivities_of_sample(b, layers, h, hc, dv, p, q):
         hc.linear_above[top, b, j] = True
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _logits_of_sample(b, t_b, layers, hc, top):
     """Sample b's logits from its last hidden layer, and the last layer's caches in ``top``.
 
@@ -246,7 +246,7 @@ def prepare_worker(counters, x, t, layers, relu, h, hc, dv, top, scratch):
     wait_for(counters, PREPARE_DONE, n_samples)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _perturbed_target_probability(k, j, b, dz, target, layers, relu, hc, top, cur, nxt):
     """Sample b's softmax probability of its label when unit j of hidden layer k (k < K - 1) outputs
     ``dz`` more: the layers above recomputed from the cached pre-activations (the general path)."""
@@ -285,7 +285,7 @@ def _perturbed_target_probability(k, j, b, dz, target, layers, relu, hc, top, cu
     return 0.0  # not reached: the loop ends at the logits
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _sample_loss_differences_general(k, j, b, values, nv, a, z, target, layers, relu, h, hc, top, cur, nxt,
                                      loss_diff):
     """``l_b(p+h) - l_b(p-h)`` for each distinct input value, through the recomputed layers above."""
@@ -298,7 +298,7 @@ def _sample_loss_differences_general(k, j, b, values, nv, a, z, target, layers, 
         loss_diff[v] = -log((y_plus + LOG_EPS) / (y_minus + LOG_EPS))
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, scratch, top_grads):
     """Row j of the last layer's weight gradient (its bias when j is the last hidden layer's width),
     weight decay included."""
@@ -311,7 +311,7 @@ def output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, scratch, top_
                 grad_row[i] += 0.5 * weight_decay_lambda * ((w + h) * (w + h) - (w - h) * (w - h)) * (1.0 / (2.0 * h))
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv, top, scratch, deep_scratch,
                           grads):
     """Column j of hidden layer k's weight gradient and ``b_k[j]``'s: the perturbations of unit j."""

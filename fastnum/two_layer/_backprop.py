@@ -10,13 +10,13 @@ result does not depend on the thread count.
 
 from numba import njit
 
-from .._config import NJIT_OPTIONS
+from .._config import NJIT_OPTIONS, compiled_helper
 from .._workers import parallel_worker
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _input_weight_rows(x, dz1, first, stop, grad_W1):
     """Rows ``first:stop`` of ``dW1 = x.T @ dz1``, skipping zero pixels; samples in order.
 
@@ -39,7 +39,7 @@ SAMPLE_TASKS, SAMPLES_DONE, GRADIENT_TASKS, GRADIENTS_DONE = 1, 2, 3, 4
 """Slots of a call's counters (``kernels.tasks``)."""
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _sample_deltas(b, t_b, W2, relu, a1, z1, a2, dy, dz1):
     """Sample b's ``dy`` (its softmax minus the one-hot label, over B) and ``dz1``."""
     n_samples = a2.shape[0]
@@ -64,7 +64,7 @@ def _sample_deltas(b, t_b, W2, relu, a1, z1, a2, dy, dz1):
             dz1[b, j] = acc * ((1.0 - z1[b, j]) * z1[b, j])
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _hidden_unit_sums(j, z1, dy, dz1, grad_b1, grad_W2):
     """``db1[j]`` and row j of ``dW2``, samples in order."""
     n_samples = dy.shape[0]

@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import new_counters, parallel_worker, run_parallel
 from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
 from ..kernels.distinct_values import DistinctValues, _distinct_values_into
@@ -44,7 +44,7 @@ SAMPLES_PER_TASK = 4
 """Samples per task of the forward-only modes (one scratch list of pixels each)."""
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row):
     """Forward pass of one sample whose nonzero pixels are ``nonzero_idx[:n_nonzero]``."""
     n_hidden = W1.shape[1]
@@ -62,7 +62,7 @@ def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_r
         a2_row[k] += b2[k]
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _scores_to_output(mode, a2_row, target, out_row):
     """``LOSSES``: ``out_row[0] = -log(softmax(a2_row)[target] + 1e-7)``, the book's per-sample loss;
     ``PROBABILITIES``: ``out_row`` = the softmax of ``a2_row`` (row max subtracted)."""

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS
+from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import parallel_worker
 from ..kernels.activations import hidden_activation, nonzero_pixels
 from ..kernels.lanes import LANES, fma_lanes, max_lanes
@@ -107,14 +107,14 @@ def parameter_groups(n_in, n_hidden, n_out):
     return groups
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def _copy_to_lanes(source, target):
     """``target[c, l] = source[c]`` for every lane: the unperturbed values."""
     for c in range(source.shape[0]):
         target[c, :] = source[c]
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def set_lane_parameters(group, W1, b1, W2, b2, h, lanes):
     """Each lane's copy of the parameters a group can touch; lanes 2q and 2q+1 of the
     group's q-th parameter hold ``p + h`` and ``p - h``, as the book sets them."""
@@ -137,7 +137,7 @@ def set_lane_parameters(group, W1, b1, W2, b2, h, lanes):
         target[col0 + q, 2 * q + 1] = original - h
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def _accumulate_shared_rows(x_row, nonzero_idx, start, stop, W1, a1):
     """``a1[c] += x_row[i] * W1[i, c]`` in every lane for the listed pixels ``start:stop``,
     in order: rows no lane perturbs.
@@ -171,7 +171,7 @@ def _accumulate_shared_rows(x_row, nonzero_idx, start, stop, W1, a1):
         p += 1
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@compiled_helper(inline="always")
 def _add_lane_losses(x_row, nonzero_idx, n_nonzero, lane_pixel, target, W1, W2, w2_row, relu, lanes):
     """Every lane's forward pass and loss of one sample, added to ``lanes.loss_sum``.
 
@@ -221,7 +221,7 @@ def _add_lane_losses(x_row, nonzero_idx, n_nonzero, lane_pixel, target, W1, W2, 
         loss_sum[lane] -= math.log(a2[target, lane] / exp_sum[lane] + LOG_EPS)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def group_gradient(group, x, t, nonzero_idx, n_nonzero, pixel_position, W1, b1, W2, b2, relu, h, lanes, grads):
     """The gradient entries of one group: each lane's loss over the batch from whole forward passes."""
     array_id, row, col0, count = group[0], group[1], group[2], group[3]
@@ -245,7 +245,7 @@ SAMPLE_TASKS, SAMPLES_DONE, GROUP_TASKS, GROUPS_DONE = 1, 2, 3, 4
 """Slots of a call's counters (``kernels.tasks``)."""
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _list_nonzero_pixels(b, x, nonzero_idx, n_nonzero, pixel_position):
     """Sample b's nonzero pixels, listed once, and where each pixel sits in that list."""
     n_nonzero[b] = nonzero_pixels(x[b], nonzero_idx[b])

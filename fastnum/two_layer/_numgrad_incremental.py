@@ -46,7 +46,7 @@ with ``all_steps_small`` that no step needs them); with them
 import numpy as np
 from numba import njit
 
-from .._config import NJIT_OPTIONS
+from .._config import NJIT_OPTIONS, compiled_helper
 from .._workers import parallel_worker
 from ..kernels.distinct_values import _distinct_values_into
 from ..kernels.perturbed_losses import (
@@ -74,7 +74,7 @@ def n_unit_blocks(n_hidden):
     return -(-n_hidden // UNITS_PER_BLOCK)
 
 
-@njit(**NJIT_OPTIONS)
+@compiled_helper
 def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads,
                            general_paths):
     """Columns ``4 block ... 4 block + 3`` of the W1 gradient and their b1 entries.
