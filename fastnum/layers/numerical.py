@@ -230,23 +230,64 @@ def _layer_flops(layer, in_shape, params):
     return 10 * size
 
 
+MOVE_PRODUCT_WEIGHT = 0.1
+"""What one multiply-add of a move costs, in the general path's operations: moves are carried as large
+BLAS products, about ten times the general path's rate (DeepConvNet, MultiLayerNet, measured)."""
+MOVE_ELEMENT_WEIGHT = 4.0
+"""What one element of a move costs per layer, in the general path's operations: the proofs' passes over
+it (absolute values, comparisons, masks), about 4 ns per element at 1e9 operations per second (measured
+on MultiLayerNet(784, [100, 100, 100], 10): about 24 s for its full gradient of 100 samples)."""
+MOVE_LOSS_WEIGHT = 60.0
+"""What one score of a pair costs at the loss, in the general path's operations: both perturbed softmaxes
+and their logs, a dozen elementwise passes over (E, N, classes) (measured: SimpleConvNet's W2, whose
+432,000 entries move one unit each, takes about 650 ns per pair, nearly all of it here)."""
+
+
+def _move_elements(stack, params, index, shapes):
+    """Per layer from ``index`` up: (elements of one entry's move of its output for one sample, the moving
+    share of its input). The first move fills one channel (a map, or a unit) of layer ``index``'s output;
+    layers above keep to that channel until one mixes channels (affine, convolution). ``shapes[k]`` is
+    layer k's input shape."""
+    fraction = 1.0 / shapes[index + 1][0]
+    yield int(np.prod(shapes[index + 1])) * fraction, 1.0
+    for above in range(index + 1, len(stack.layers)):
+        read = fraction
+        if hasattr(stack.layers[above], "W"):  # affine or convolution: every output channel moves
+            fraction = 1.0
+        yield int(np.prod(shapes[above + 1])) * fraction, read
+
+
+def _moved_flops(stack, params, index, shapes, n_out):
+    """About the operations, in the general path's (``MOVE_PRODUCT_WEIGHT``, ``MOVE_ELEMENT_WEIGHT``),
+    of carrying one entry's move of layer ``index`` to the loss for one sample (``_move_elements``): a
+    layer above that mixes channels does its products for the moving share of its input only."""
+    products = elements = 0.0
+    for offset, (size, read) in enumerate(_move_elements(stack, params, index, shapes)):
+        layer = stack.layers[index + offset]
+        if offset and hasattr(layer, "W"):
+            products += _layer_flops(layer, shapes[index + offset], params) / 2 * read
+        elements += size
+    return MOVE_PRODUCT_WEIGHT * products + MOVE_ELEMENT_WEIGHT * elements + MOVE_LOSS_WEIGHT * n_out
+
+
 def estimated_flops(stack, params, n_samples):
-    """About the floating-point operations of ``numerical_gradient`` on ``n_samples`` samples: for
-    every parameter entry, two passes of the layers above its own (``params`` may hold any arrays of
-    the right shapes)."""
-    shape = tuple(stack.sample_shape)
+    """About the floating-point operations of ``numerical_gradient`` on ``n_samples`` samples: for every
+    parameter entry, the layers above its own on its move (``_moved_flops``) where moves reach the loss,
+    else two passes of them (the general path); ``params`` may hold any arrays of the right shapes."""
+    shapes = [tuple(stack.sample_shape)]
     per_layer = []
     for layer in stack.layers:
-        per_layer.append(_layer_flops(layer, shape, params))
-        shape = layer.output_shape(shape, params)
-    n_out = int(np.prod(shape))
+        per_layer.append(_layer_flops(layer, shapes[-1], params))
+        shapes.append(tuple(layer.output_shape(shapes[-1], params)))
+    n_out = int(np.prod(shapes[-1]))
     total = sum(per_layer) * n_samples
-    shape = tuple(stack.sample_shape)
     for index, layer in enumerate(stack.layers):
-        out_shape = layer.output_shape(shape, params)
         entries = sum(int(np.prod(params[key].shape)) for key in layer.param_keys.values())
-        # the moved output (copied), then the layers above and the loss
-        above = 2 * int(np.prod(out_shape)) + sum(per_layer[index + 1:]) + 20 * n_out
-        total += entries * 2 * n_samples * above
-        shape = out_shape
+        if not entries:
+            continue
+        if _moves_reach_the_loss(stack, index):
+            per_entry = _moved_flops(stack, params, index, shapes, n_out)
+        else:  # the moved output (copied), then the layers above and the loss, for +h and for -h
+            per_entry = 2 * (2 * int(np.prod(shapes[index + 1])) + sum(per_layer[index + 1:]) + 20 * n_out)
+        total += entries * n_samples * per_entry
     return float(total)
