@@ -180,10 +180,13 @@ def networks_markdown(report):
             f"{fmt_seconds(row['fastnum_s'])} | {row['speedup']:,.0f}x | {row['max_abs_diff']:.1e} | "
             f"{' | '.join(first)} |"
         )
-    rerun = [f"{row['label'].split(' (')[0]}: `{row['command']}`" for row in report["networks"].values()
-             if row.get("command")]
-    if rerun:
-        lines += ["", "Rows measured again since: " + "; ".join(rerun) + "."]
+    by_command = {}  # rows rerun by one command, listed together
+    for row in report["networks"].values():
+        if row.get("command"):
+            by_command.setdefault(row["command"], []).append(row["label"].split(" (")[0])
+    if by_command:
+        lines += ["", "Rows measured again since: " + "; ".join(
+            f"{', '.join(labels)}: `{command}`" for command, labels in by_command.items()) + "."]
     plain = [row["label"].split(" (")[0] for row in report["networks"].values() if row.get("compiled") is False]
     if plain:
         lines += ["", f"{', '.join(plain)}: no compiled kernels (its gradient runs in numpy over fastnum's "
