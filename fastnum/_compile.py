@@ -98,6 +98,16 @@ def _lock_path(kernel, signature):
     return os.path.join(folder, f"fastnum-compile-{kernel.__name__}-{digest}.lock")
 
 
+def _make_cache_folder(kernel):
+    """The folder of the kernel's cache entries (and lock files), when it has one and it can be made."""
+    folder = getattr(getattr(kernel, "_cache", None), "cache_path", None)
+    if folder:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError:
+            pass
+
+
 def compile_kernel(kernel, signature):
     """Compile (or load) ``kernel`` for ``signature``, holding its lock file: a process that finds
     another compiling it waits, then loads the cache entry that one wrote."""
@@ -105,10 +115,7 @@ def compile_kernel(kernel, signature):
         return
     import filelock
 
-    try:
-        os.makedirs(kernel._cache.cache_path, exist_ok=True)
-    except (AttributeError, OSError):
-        pass
+    _make_cache_folder(kernel)
     with filelock.FileLock(_lock_path(kernel, signature), timeout=LOCK_TIMEOUT_S):
         kernel.compile(signature)
     _READY.add((kernel, signature))
@@ -181,25 +188,48 @@ class CompileRequest:
         return calls
 
 
-def _child_command(request, indices, background=False):
+def compile_unclaimed(calls):
+    """Compile, in order, each kernel of ``calls`` that no other process is compiling (its lock file
+    taken without waiting), skipping the others: two processes running this over one list share it as a
+    queue, each taking the next kernel nobody has taken. Returns the calls skipped."""
+    import filelock
+
+    skipped = []
+    for kernel, args in calls:
+        signature = signature_of(args)
+        if signature in kernel.overloads:
+            continue
+        _make_cache_folder(kernel)
+        try:
+            with filelock.FileLock(_lock_path(kernel, signature), timeout=0):
+                kernel.compile(signature)  # or load: the other process may have finished it just now
+        except filelock.Timeout:
+            skipped.append((kernel, args))
+            continue
+        _READY.add((kernel, signature))
+    return skipped
+
+
+def _child_command(request, indices, background=False, shared=False):
     command = [sys.executable, "-m", "fastnum._compile", request.to_json(), ",".join(map(str, indices))]
-    return command + (["--background"] if background else [])
+    return command + (["--background"] if background else []) + (["--shared"] if shared else [])
 
 
 class CompileJob:
-    """A run's kernels compiling here and in a child process; ``finish`` does this process's share."""
+    """A run's kernels compiling here and in a child process, which share them as a queue
+    (``compile_unclaimed``); ``finish`` does this process's part and loads the rest."""
 
-    def __init__(self, request, mine, child):
+    def __init__(self, request, pending, child):
         self.request = request
-        self.mine = mine
+        self.pending = pending
         self.child = child
 
     def finish(self, network=None, x_dtype=None):
-        """Compile this process's share, then wait for the child's."""
+        """Compile what the child has not taken, wait for the child, then load what it compiled."""
         try:
-            compile_calls(self.mine)
-            if self.child is not None:
-                self.child.wait()
+            if compile_unclaimed(self.pending) and self.child is not None:
+                self.child.wait()  # it is compiling what was skipped here
+            compile_calls(self.pending)  # the child's kernels, from the cache (or compiled, had it failed)
         finally:
             self.cancel()
 
@@ -211,24 +241,24 @@ class CompileJob:
 
 
 def start_compiling(request):
-    """Start compiling what ``request``'s methods need that is not cached: every other kernel in a
-    child process, the rest when ``finish`` is called.
+    """Start compiling what ``request``'s methods need that is not cached, in a child process and here
+    when ``finish`` is called: both take the kernels in order, each the next one the other has not
+    taken, so that a long kernel on one side leaves the others to the other side.
 
     Returns a ``CompileJob``, or None when everything is ready (loading takes
     a fraction of a second, less than starting a process). The CLI calls it
-    before loading the data, so that the child's start and its share overlap
-    the loading.
+    before loading the data, so that the child's start and its first kernel
+    overlap the loading.
     """
     calls = request.calls()
     pending = [i for i, (kernel, args) in enumerate(calls) if not kernel_ready(kernel, signature_of(args))]
     if not pending:
         return None
-    mine, theirs = pending[0::2], pending[1::2]
     child = None
-    if theirs:
-        child = subprocess.Popen(_child_command(request, theirs), stdout=subprocess.DEVNULL,
+    if len(pending) > 1:
+        child = subprocess.Popen(_child_command(request, pending, shared=True), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
-    return CompileJob(request, [calls[i] for i in mine], child)
+    return CompileJob(request, [calls[i] for i in pending], child)
 
 
 def compile_in_parallel(network, gradient, x_dtype):
@@ -300,13 +330,18 @@ def main(argv=None):
     parser.add_argument("indices", nargs="?", default="", help="which of the request's calls, comma-separated")
     parser.add_argument("--background", action="store_true", help="lower priority (a user's script runs)")
     parser.add_argument("--serve", action="store_true", help="compile the kernel indices read from stdin")
+    parser.add_argument("--shared", action="store_true", help="skip the kernels another process is compiling")
     args = parser.parse_args(argv)
     if args.serve:
         return _serve(args.request)
     if args.background and hasattr(os, "nice"):
         os.nice(5)
     calls = CompileRequest.from_json(args.request).calls()
-    compile_calls([calls[int(i)] for i in args.indices.split(",") if i])
+    chosen = [calls[int(i)] for i in args.indices.split(",") if i]
+    if args.shared:  # a CompileJob's child: the kernels its parent has not taken
+        compile_unclaimed(chosen)
+    else:
+        compile_calls(chosen)
     return 0
 
 

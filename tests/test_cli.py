@@ -158,8 +158,8 @@ def test_missing_data_names_the_cli_options(tmp_path, monkeypatch, capsys):
 
 
 def test_compiling_started_before_the_data_stops_when_loading_fails(tmp_path, monkeypatch, capsys):
-    """With the kernels not in numba's cache, the CLI starts half of them compiling in a child process
-    before it loads the data; when the loading fails, that child is stopped."""
+    """With the kernels not in numba's cache, the CLI starts a child process compiling them (shared with
+    this one as a queue) before it loads the data; when the loading fails, that child is stopped."""
     import fastnum._compile
 
     children = []
@@ -183,7 +183,8 @@ def test_compiling_started_before_the_data_stops_when_loading_fails(tmp_path, mo
     _train_without_data(tmp_path, monkeypatch)
     assert "cannot load MNIST" in capsys.readouterr().err
     assert len(children) == 1 and children[0].killed
-    request = fastnum._compile.CompileRequest.from_json(children[0].command[-2])
+    assert children[0].command[2:3] == ["fastnum._compile"] and "--shared" in children[0].command
+    request = fastnum._compile.CompileRequest.from_json(children[0].command[3])
     assert request.spec == {"network": "TwoLayerNet", "hidden": [50], "activation": "sigmoid"}
     assert (request.n_in, request.n_out, request.x_dtype) == (784, 10, "float32")
     assert request.methods == ("numerical_gradient", "loss", "accuracy")

@@ -417,3 +417,25 @@ def test_precompile_of_one_network_and_its_arguments(monkeypatch):
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         fastnum.precompile(network, jobs=0)
     assert report.processes == seen["processes"]
+
+
+def test_two_processes_share_the_kernels_as_a_queue():
+    """``compile_unclaimed`` skips a kernel whose lock another process holds (it is compiling it) instead of
+    waiting, and compiles one nobody holds: a CompileJob's two processes each take the next free kernel."""
+    import filelock
+    from numba import njit
+
+    from fastnum import _config
+    from fastnum._compile import _lock_path, compile_unclaimed, signature_of
+
+    @njit(**dict(_config.NJIT_OPTIONS, cache=False))
+    def doubled(x):
+        return 2.0 * x
+
+    call = (doubled, (1.5,))
+    signature = signature_of(call[1])
+    with filelock.FileLock(_lock_path(doubled, signature), timeout=0):  # "the other process" holds it
+        assert compile_unclaimed([call]) == [call]
+        assert signature not in doubled.overloads
+    assert compile_unclaimed([call]) == []
+    assert signature in doubled.overloads and doubled(1.5) == 3.0

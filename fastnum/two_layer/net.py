@@ -283,7 +283,7 @@ class TwoLayerNet(ThreadSafeNetwork):
     # processes at once.
 
     def _pass_call(self, mode, x, labels, params):
-        """One ``sample_pass_worker`` call over ``x`` (``_forward``'s modes), into the workspace."""
+        """One pass over ``x`` (``_forward.sample_pass_call``: its worker by mode), into the workspace."""
         ws = self._workspace(x.shape[0])
         if mode == GRADIENT_CACHES:
             buffers = ws.incremental()
