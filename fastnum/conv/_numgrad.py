@@ -98,17 +98,54 @@ def conv_forward_worker(counters, W1, b1, stride, cache):
     wait_for(counters, SAMPLES_DONE, n_samples)
 
 
+class FilterEntry(NamedTuple):
+    """One perturbed entry: ``W1[f, c, i, j]``, or ``b1[f]`` when ``is_bias``."""
+
+    f: int
+    c: int
+    i: int
+    j: int
+    is_bias: bool
+
+
+class LayersAbove(NamedTuple):
+    """What a filter's move passes through: the convolution's stride, then the two affine layers."""
+
+    stride: int
+    W2: np.ndarray
+    """(F * PH * PW, H) pooled features to hidden units."""
+    W3: np.ndarray
+    """(H, O) hidden units to logits."""
+
+
+class FilterScratch(NamedTuple):
+    """One thread's scratch: the pooled features a move changed, by how much, and what follows."""
+
+    changed: np.ndarray
+    changed_value: np.ndarray
+    hidden_move: np.ndarray
+    logits: np.ndarray
+
+
+class FilterGradients(NamedTuple):
+    """Where ``filter_worker`` writes: the gradients of ``W1`` and ``b1``."""
+
+    W1: np.ndarray
+    b1: np.ndarray
+
+
 @compiled_helper
-def _perturbed_probability(b, f, c, i, j, is_bias, step, stride, target, W2, W3, cache, top, changed, changed_value,
-                           hidden_move, logits):
-    """Sample b's softmax probability of its label with filter entry (f, c, i, j) (or ``b1[f]``) moved by ``step``.
+def _perturbed_probability(b, entry, step, target, above, cache, top, scratch):
+    """Sample b's softmax probability of its label with ``entry`` (a ``FilterEntry``) moved by ``step``.
 
     Returns -1.0 when nothing moved (the caller then knows the difference is 0).
     """
     conv_h, conv_w = cache.conv.shape[2], cache.conv.shape[3]
     pool_h = conv_h // 2
     pool_w = conv_w // 2
-    image = cache.x_padded[b, c]
+    f, i, j, stride = entry.f, entry.i, entry.j, above.stride
+    image = cache.x_padded[b, entry.c]
+    changed, changed_value = scratch.changed, scratch.changed_value
     n_changed = 0
     for py in range(pool_h):
         for px in range(pool_w):
@@ -117,7 +154,7 @@ def _perturbed_probability(b, f, c, i, j, is_bias, step, stride, target, W2, W3,
                 for dj in range(2):
                     y = 2 * py + di
                     x = 2 * px + dj
-                    tap = 1.0 if is_bias else image[y * stride + i, x * stride + j]
+                    tap = 1.0 if entry.is_bias else image[y * stride + i, x * stride + j]
                     v = cache.conv[b, f, y, x] + step * tap
                     if v > best:
                         best = v
@@ -129,6 +166,8 @@ def _perturbed_probability(b, f, c, i, j, is_bias, step, stride, target, W2, W3,
                 n_changed += 1
     if n_changed == 0:
         return -1.0
+    W2, W3 = above.W2, above.W3
+    hidden_move, logits = scratch.hidden_move, scratch.logits
     n_hidden = W2.shape[1]
     for u in range(n_hidden):
         hidden_move[u] = 0.0
@@ -156,16 +195,13 @@ def _perturbed_probability(b, f, c, i, j, is_bias, step, stride, target, W2, W3,
 
 
 @compiled_helper
-def _filter_entry_gradient(f, c, i, j, is_bias, t, h, stride, W2, W3, cache, top, scratch):
-    """``(L(p+h) - L(p-h)) / (2h)`` for ``W1[f, c, i, j]`` (or ``b1[f]`` when ``is_bias``)."""
+def _filter_entry_gradient(entry, t, h, above, cache, top, scratch):
+    """``(L(p+h) - L(p-h)) / (2h)`` for ``entry`` (a ``FilterEntry``)."""
     n_samples = cache.conv.shape[0]
-    changed = scratch.changed
     total = 0.0
     for b in range(n_samples):
-        y_plus = _perturbed_probability(b, f, c, i, j, is_bias, h, stride, t[b], W2, W3, cache, top, changed,
-                                        scratch.changed_value, scratch.hidden_move, scratch.logits)
-        y_minus = _perturbed_probability(b, f, c, i, j, is_bias, -h, stride, t[b], W2, W3, cache, top, changed,
-                                         scratch.changed_value, scratch.hidden_move, scratch.logits)
+        y_plus = _perturbed_probability(b, entry, h, t[b], above, cache, top, scratch)
+        y_minus = _perturbed_probability(b, entry, -h, t[b], above, cache, top, scratch)
         if y_plus < 0.0 and y_minus < 0.0:
             continue  # neither perturbation moved a pooled feature of this sample
         unmoved = top.target_exp[b] / (top.sum_without_T[t[b], b] + top.target_exp[b])
@@ -175,46 +211,39 @@ def _filter_entry_gradient(f, c, i, j, is_bias, t, h, stride, W2, W3, cache, top
     return total / n_samples / (2.0 * h)
 
 
-class FilterScratch(NamedTuple):
-    changed: np.ndarray
-    changed_value: np.ndarray
-    hidden_move: np.ndarray
-    logits: np.ndarray
-
-
 @compiled_helper
-def _filter_task(task, W1, t, h, stride, W2, W3, cache, top, scratch, grad_W1, grad_b1):
+def _filter_task(task, t, h, above, cache, top, scratch, grads):
     """Task ``task``: one entry of W1 (flat index), or ``b1[task - W1.size]``.
 
     (One call of ``_filter_entry_gradient`` with computed arguments: constants at
     two call sites would make numba compile it once for each.)
     """
-    n_filters, n_channels, size, _ = W1.shape
-    is_bias = task >= W1.size
-    entry = task - W1.size if is_bias else task
-    f = entry if is_bias else entry // (n_channels * size * size)
-    rest = 0 if is_bias else entry % (n_channels * size * size)
-    c = rest // (size * size)
-    i = (rest // size) % size
-    j = rest % size
-    gradient = _filter_entry_gradient(f, c, i, j, is_bias, t, h, stride, W2, W3, cache, top, scratch)
+    n_filters, n_channels, size, _ = grads.W1.shape
+    is_bias = task >= grads.W1.size
+    index = task - grads.W1.size if is_bias else task
+    f = index if is_bias else index // (n_channels * size * size)
+    rest = 0 if is_bias else index % (n_channels * size * size)
+    entry = FilterEntry(f, rest // (size * size), (rest // size) % size, rest % size, is_bias)
+    gradient = _filter_entry_gradient(entry, t, h, above, cache, top, scratch)
     if is_bias:
-        grad_b1[f] = gradient
+        grads.b1[f] = gradient
     else:
-        grad_W1[f, c, i, j] = gradient
+        grads.W1[entry.f, entry.c, entry.i, entry.j] = gradient
 
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def filter_worker(counters, W1, t, h, stride, W2, W3, cache, top, grad_W1, grad_b1):
-    """The gradient of every filter weight and bias, one a task, on every thread (scratch of its own)."""
+def filter_worker(counters, t, h, above, cache, top, grads):
+    """The gradient of every filter weight and bias (``grads``, a ``FilterGradients``), one a task, on
+    every thread (scratch of its own)."""
+    W2, W3 = above.W2, above.W3
     scratch = FilterScratch(changed=np.empty(cache.pooled.shape[1], dtype=np.int64),
                             changed_value=np.empty(cache.pooled.shape[1]), hidden_move=np.empty(W2.shape[1]),
                             logits=np.empty(W3.shape[1]))
-    n_tasks = W1.size + W1.shape[0]
+    n_tasks = grads.W1.size + grads.W1.shape[0]
     task = take(counters, FILTER_TASKS)
     while task < n_tasks:
-        _filter_task(task, W1, t, h, stride, W2, W3, cache, top, scratch, grad_W1, grad_b1)
+        _filter_task(task, t, h, above, cache, top, scratch, grads)
         finish(counters, FILTERS_DONE)
         task = take(counters, FILTER_TASKS)
     wait_for(counters, FILTERS_DONE, n_tasks)
@@ -236,8 +265,8 @@ class ConvNetGradient:
             pooled=np.empty((n_samples, shape.pooled_size)),
         )
         self.dense = PerSampleGradient((shape.pooled_size, n_hidden, n_out), n_samples)
-        self.grad_W1 = np.empty((shape.filters, shape.channels, shape.filter_size, shape.filter_size))
-        self.grad_b1 = np.empty(shape.filters)
+        self.grads = FilterGradients(W1=np.empty((shape.filters, shape.channels, shape.filter_size, shape.filter_size)),
+                                     b1=np.empty(shape.filters))
 
     def calls(self, x, labels, W1, b1, dense_layers, h):
         """(kernel, arguments) of one gradient: the convolution, the dense part (per-sample workers),
@@ -248,8 +277,8 @@ class ConvNetGradient:
         calls += self.dense.calls(self.cache.pooled, labels, dense_layers, True, h, 0.0)
         W2 = dense_layers.W[:dense_layers.w_off[1]].reshape(self.shape.pooled_size, -1)
         W3 = dense_layers.W[dense_layers.w_off[1]:].reshape(W2.shape[1], -1)
-        calls.append((filter_worker, (new_counters(), W1, labels, h, self.shape.stride, W2, W3, self.cache,
-                                      self.dense.top, self.grad_W1, self.grad_b1)))
+        above = LayersAbove(stride=int(self.shape.stride), W2=W2, W3=W3)
+        calls.append((filter_worker, (new_counters(), labels, h, above, self.cache, self.dense.top, self.grads)))
         return calls
 
     def run(self, x, labels, W1, b1, dense_layers, h):

@@ -307,7 +307,7 @@ class SimpleConvNet(ThreadSafeNetwork):
                 launch(*call)
         grads = driver.dense.grads
         (W2,) = unpack_hidden_weights(grads.W_T, grads.W_T_off, driver.dense.sizes)
-        return {"W1": driver.grad_W1.copy(), "b1": driver.grad_b1.copy(), "W2": W2, "b2": grads.b.copy(),
+        return {"W1": driver.grads.W1.copy(), "b1": driver.grads.b1.copy(), "W2": W2, "b2": grads.b.copy(),
                 "W3": driver.dense.top_grads.W2.copy(), "b3": driver.dense.top_grads.b2.copy()}
 
     # -- the book's parameter files ----------------------------------------------

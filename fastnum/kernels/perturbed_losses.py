@@ -42,14 +42,38 @@ def _loss_differences(nv, target_plus, sum_plus, target_minus, sum_minus, loss_d
         )
 
 
+class SampleSteps(NamedTuple):
+    """One sample's distinct input values, as the perturbed losses of a unit read them."""
+
+    values: np.ndarray
+    """(V,) the distinct values (padded past ``n_values``)."""
+    n_values: int
+    expm1_minus_step: np.ndarray
+    """(V,) ``expm1(-h value)``: the sigmoid's small-step path."""
+    expm1_plus_step: np.ndarray
+    """(V,) ``expm1(h value)``."""
+    tiny: bool
+    """``h max|value| <= TINY_STEP_GUARD``: the sigmoid's step by its cut series."""
+
+
+class UnitState(NamedTuple):
+    """One hidden unit of one sample, unperturbed: its pre-activation, its output, and ``1 - z`` of a
+    sigmoid (``sigmoid(-a)``; unused for ReLU)."""
+
+    a: float
+    z: float
+    one_minus_z: float
+
+
 @compiled_helper
-def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, scratch, loss_diff):
+def _sample_loss_differences(steps, unit, a2_row, target, w_row, h, relu, scratch, loss_diff):
     """``l_b(p+h) - l_b(p-h)`` of one sample for each of its distinct pixel values.
 
-    The perturbation moves hidden unit j's pre-activation ``a`` by
-    ``+-h * values[v]``; ``w_row`` is ``W2[j]``. A function of its own (not
+    The perturbation moves hidden unit j's pre-activation ``unit.a`` by
+    ``+-h * steps.values[v]``; ``w_row`` is ``W2[j]``. A function of its own (not
     inlined into the parallel loop) so that LLVM vectorises its loops over v.
     """
+    values, nv, a, z = steps.values, steps.n_values, unit.a, unit.z
     dz_plus = scratch[0]
     dz_minus = scratch[1]
     max_plus = scratch[2]
@@ -95,10 +119,7 @@ def _sample_loss_differences(values, nv, a, z, a2_row, target, w_row, h, relu, s
 
 
 @compiled_helper
-def _sample_loss_differences_small_steps(
-    values, nv, expm1_minus_step, expm1_plus_step, a, z, one_minus_z, exps_row, target, w_row, h, relu, tiny_steps,
-    loss_diff,
-):
+def _sample_loss_differences_small_steps(steps, unit, exps_row, target, w_row, h, relu, loss_diff):
     """The same differences as ``_sample_loss_differences``, for small logit steps.
 
     Used when a bound proves every logit step ``|dz * W2[j, c]|`` at most
@@ -107,7 +128,7 @@ def _sample_loss_differences_small_steps(
     * the sigmoid's step, with ``s = (1 - z) expm1(-+d)`` (``1 - z = sigmoid(-a)``
       cached per (sample, unit), ``expm1(-+d)`` per (sample, value)):
       ``sigmoid(a +- d) = z / (1 + s)``, so ``dz = -z s / (1 + s)``, with no
-      cancellation. When ``tiny_steps`` (the caller has checked
+      cancellation. When ``steps.tiny`` (the caller has checked
       ``h max|value| <= TINY_STEP_GUARD`` = 2**-12, so ``|s| <= 2**-11.9``)
       ``1 / (1 + s)`` is its series cut after ``s**3``, whose remainder
       ``s**4 / (1 - |s|) < 2**-47`` relative moves dz by less than
@@ -140,6 +161,9 @@ def _sample_loss_differences_small_steps(
     The loop over values then has no inner loop and no scratch: one
     vectorised pass of fused multiply-adds and one division.
     """
+    values, nv, tiny_steps = steps.values, steps.n_values, steps.tiny
+    expm1_minus_step, expm1_plus_step = steps.expm1_minus_step, steps.expm1_plus_step
+    a, z, one_minus_z = unit.a, unit.z, unit.one_minus_z
     m0 = 0.0
     m1 = 0.0
     m2 = 0.0

@@ -54,6 +54,8 @@ from ..kernels.distinct_values import DistinctValues, _distinct_values_into, has
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     TINY_STEP_GUARD,
+    SampleSteps,
+    UnitState,
     _output_row_gradient,
     _sample_caches,
     _sample_loss_differences,
@@ -247,9 +249,11 @@ def prepare_worker(counters, x, t, layers, relu, h, hc, dv, top, scratch):
 
 
 @compiled_helper
-def _perturbed_target_probability(k, j, b, dz, target, layers, relu, hc, top, cur, nxt):
+def _perturbed_target_probability(k, j, b, dz, target, layers, relu, hc, rows):
     """Sample b's softmax probability of its label when unit j of hidden layer k (k < K - 1) outputs
-    ``dz`` more: the layers above recomputed from the cached pre-activations (the general path)."""
+    ``dz`` more: the layers above recomputed from the cached pre-activations (the general path).
+    ``rows``: two scratch rows of the widest layer."""
+    cur, nxt = rows[0], rows[1]
     n_hidden_layers = layers.sizes.shape[0] - 2
     n_next = layers.sizes[k + 2]
     W_next = weights(layers, k + 1)
@@ -286,15 +290,16 @@ def _perturbed_target_probability(k, j, b, dz, target, layers, relu, hc, top, cu
 
 
 @compiled_helper
-def _sample_loss_differences_general(k, j, b, values, nv, a, z, target, layers, relu, h, hc, top, cur, nxt,
-                                     loss_diff):
-    """``l_b(p+h) - l_b(p-h)`` for each distinct input value, through the recomputed layers above."""
-    for v in range(nv):
-        d = h * values[v]
-        y_plus = _perturbed_target_probability(k, j, b, hidden_activation(a + d, relu) - z, target, layers,
-                                               relu, hc, top, cur, nxt)
-        y_minus = _perturbed_target_probability(k, j, b, hidden_activation(a - d, relu) - z, target, layers,
-                                                relu, hc, top, cur, nxt)
+def _sample_loss_differences_general(k, j, b, steps, unit, target, layers, relu, h, hc, rows, loss_diff):
+    """``l_b(p+h) - l_b(p-h)`` for each distinct input value (``steps``, a ``SampleSteps``) of unit j of
+    layer k (``unit``, a ``UnitState``), through the recomputed layers above."""
+    a, z = unit.a, unit.z
+    for v in range(steps.n_values):
+        d = h * steps.values[v]
+        y_plus = _perturbed_target_probability(k, j, b, hidden_activation(a + d, relu) - z, target, layers, relu, hc,
+                                               rows)
+        y_minus = _perturbed_target_probability(k, j, b, hidden_activation(a - d, relu) - z, target, layers, relu,
+                                                hc, rows)
         loss_diff[v] = -log((y_plus + LOG_EPS) / (y_minus + LOG_EPS))
 
 
@@ -337,23 +342,22 @@ def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv,
         z = hidden_activation(a, relu)
         values = dv.values[k, b]
         nv = dv.n_values[k, b]
+        steps = SampleSteps(values, nv, dv.expm1_minus_step[k, b], dv.expm1_plus_step[k, b],
+                            step_max <= TINY_STEP_GUARD)
         if k == last or hc.linear_above[k, b, j]:
             w_row = W_last[j] if k == last else hc.G[k, b, j]
             max_abs_w = 0.0
             for c in range(w_row.shape[0]):
                 max_abs_w = max(max_abs_w, abs(w_row[c]))
             # 1 - z of a sigmoid (only the last hidden layer's take this path); unused for ReLU
-            one_minus_z = top.one_minus_z1[b, j] if k == last else 0.0
+            unit = UnitState(a, z, top.one_minus_z1[b, j] if k == last else 0.0)
             if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
-                _sample_loss_differences_small_steps(
-                    values, nv, dv.expm1_minus_step[k, b], dv.expm1_plus_step[k, b], a, z, one_minus_z,
-                    top.exps[b], t[b], w_row, h, relu, step_max <= TINY_STEP_GUARD, loss_diff,
-                )
+                _sample_loss_differences_small_steps(steps, unit, top.exps[b], t[b], w_row, h, relu, loss_diff)
             else:
-                _sample_loss_differences(values, nv, a, z, top.a2[b], t[b], w_row, h, relu, scratch, loss_diff)
+                _sample_loss_differences(steps, unit, top.a2[b], t[b], w_row, h, relu, scratch, loss_diff)
         else:
-            _sample_loss_differences_general(k, j, b, values, nv, a, z, t[b], layers, relu, h, hc, top,
-                                             deep_scratch[0], deep_scratch[1], loss_diff)
+            _sample_loss_differences_general(k, j, b, steps, UnitState(a, z, 0.0), t[b], layers, relu, h, hc,
+                                             deep_scratch, loss_diff)
         codes = dv.codes[k, b]
         nonzero_idx = dv.nonzero_idx[k, b]
         for p in range(dv.n_nonzero[k, b]):

@@ -52,6 +52,8 @@ from ..kernels.distinct_values import _distinct_values_into
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     TINY_STEP_GUARD,
+    SampleSteps,
+    UnitState,
     _output_row_gradient,
     _output_row_gradient_by,
     _sample_loss_differences,
@@ -102,6 +104,8 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
     for b in range(n_samples):
         n_values = dv.n_values[b]
         step_max = h * dv.max_abs_value[b]
+        steps = SampleSteps(dv.values[b], n_values, dv.expm1_minus_step[b], dv.expm1_plus_step[b],
+                            step_max <= TINY_STEP_GUARD)
         for u in range(n_units):
             j = first + u
             scratch = hidden_scratch[j]
@@ -109,19 +113,13 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
             max_abs_w = 0.0
             for c in range(W2.shape[1]):
                 max_abs_w = max(max_abs_w, abs(W2[j, c]))
+            unit = UnitState(fw.a1[b, j], fw.z1[b, j], fw.one_minus_z1[b, j])
             if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
-                _sample_loss_differences_small_steps(
-                    dv.values[b], n_values, dv.expm1_minus_step[b], dv.expm1_plus_step[b], fw.a1[b, j],
-                    fw.z1[b, j], fw.one_minus_z1[b, j], fw.exps[b], t[b], W2[j], h, relu,
-                    step_max <= TINY_STEP_GUARD, loss_diff,
-                )
+                _sample_loss_differences_small_steps(steps, unit, fw.exps[b], t[b], W2[j], h, relu, loss_diff)
             elif general_paths is None:
                 loss_diff[:n_values] = np.nan
             else:
-                _sample_loss_differences(
-                    dv.values[b], n_values, fw.a1[b, j], fw.z1[b, j], fw.a2[b], t[b], W2[j], h, relu, scratch,
-                    loss_diff,
-                )
+                _sample_loss_differences(steps, unit, fw.a2[b], t[b], W2[j], h, relu, scratch, loss_diff)
             for v in range(n_values):
                 block_losses[v, u] = loss_diff[v]
         # every nonzero pixel of the sample adds the differences of its value, four units at once
