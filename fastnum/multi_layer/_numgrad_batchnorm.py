@@ -47,7 +47,7 @@ from ..kernels.activations import hidden_activation
 from ..kernels.perturbed_losses import _sample_caches
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
-from ._numgrad_per_sample import bias, output_row_gradient, weights
+from ._numgrad_per_sample import PerturbTasks, Settings, bias, output_row_gradient, weights
 
 BN_EPS = 10e-7
 """The constant the book's ``BatchNormalization`` adds to the variance."""
@@ -349,8 +349,10 @@ def _loss_difference(k, j, mode, in_row, h, layers, gamma, beta, relu, t, cache,
 
 
 @compiled_helper
-def _hidden_unit_gradient(k, j, t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, grads):
+def _hidden_unit_gradient(k, j, t, layers, norm, settings, cache, grads):
     """Unit j of hidden layer k: its weight column, bias, gamma and beta entries."""
+    gamma, beta = norm.gamma, norm.beta
+    relu, h, weight_decay_lambda = settings.relu, settings.h, settings.weight_decay_lambda
     n_hidden_layers = layers.sizes.shape[0] - 2
     n_samples = cache.XT.shape[1]
     n_in = layers.sizes[k]
@@ -390,6 +392,13 @@ def _hidden_unit_gradient(k, j, t, layers, gamma, beta, relu, h, weight_decay_la
             grads.beta[slot] = value
 
 
+class Normalisation(NamedTuple):
+    """Every hidden layer's batch norm parameters, flat (layer k's from ``Layers.b_off[k]``)."""
+
+    gamma: np.ndarray
+    beta: np.ndarray
+
+
 class BatchNormGradients(NamedTuple):
     """Where the kernel writes (hidden weights transposed and flat, as ``DeepGradients``)."""
 
@@ -406,21 +415,20 @@ PERTURB_TASKS, PERTURB_DONE = 1, 2
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def perturb_worker(counters, t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, top, task_layer, task_unit,
-                   output_scratch, grads, top_grads):
-    """Every gradient entry, one task per hidden unit and per row of the last layer (interleaved), on
-    every thread."""
+def perturb_worker(counters, t, layers, norm, settings, cache, top, tasks, output_scratch, grads, top_grads):
+    """Every gradient entry, one task per hidden unit and per row of the last layer (``tasks``, a
+    ``PerturbTasks``: interleaved), on every thread."""
     n_hidden_layers = layers.sizes.shape[0] - 2
     W_last = weights(layers, n_hidden_layers)
-    n_tasks = task_layer.shape[0]
+    n_tasks = tasks.layer.shape[0]
     task = take(counters, PERTURB_TASKS)
     while task < n_tasks:
-        k = task_layer[task]
-        j = task_unit[task]
+        k = tasks.layer[task]
+        j = tasks.unit[task]
         if k < n_hidden_layers:
-            _hidden_unit_gradient(k, j, t, layers, gamma, beta, relu, h, weight_decay_lambda, cache, grads)
+            _hidden_unit_gradient(k, j, t, layers, norm, settings, cache, grads)
         else:
-            output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, output_scratch[j], top_grads)
+            output_row_gradient(j, t, settings, W_last, top, output_scratch[j], top_grads)
         finish(counters, PERTURB_DONE)
         task = take(counters, PERTURB_TASKS)
     wait_for(counters, PERTURB_DONE, n_tasks)
@@ -452,7 +460,7 @@ class BatchNormGradient:
         )
         self.keepT = self.cache.keepT
         self.top = top_forward_cache(n_samples, self.sizes[-2], n_out)
-        self.task_layer, self.task_unit = interleaved_tasks(self.sizes)
+        self.tasks = PerturbTasks(*interleaved_tasks(self.sizes))
         self.output_scratch = np.empty((self.sizes[-2] + 1, n_samples))
         W_T_off, total = transposed_weight_offsets(self.sizes)
         n_units = sum(self.sizes[1:-1])
@@ -472,7 +480,7 @@ class BatchNormGradient:
         return [
             (forward_worker, (new_counters(forward_counter_slots(n_hidden_layers)), layers, gamma, beta, relu, labels,
                               self.cache, self.top)),
-            (perturb_worker, (new_counters(), labels, layers, gamma, beta, relu, h, weight_decay_lambda, self.cache,
-                              self.top, self.task_layer, self.task_unit, self.output_scratch, self.grads,
-                              self.top_grads)),
+            (perturb_worker, (new_counters(), labels, layers, Normalisation(gamma, beta),
+                              Settings(relu=bool(relu), h=float(h), weight_decay_lambda=float(weight_decay_lambda)),
+                              self.cache, self.top, self.tasks, self.output_scratch, self.grads, self.top_grads)),
         ]

@@ -54,6 +54,8 @@ from ..kernels.distinct_values import DistinctValues, _distinct_values_into, has
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     TINY_STEP_GUARD,
+    ForwardCache,
+    Gradients,
     SampleSteps,
     UnitState,
     _output_row_gradient,
@@ -125,6 +127,49 @@ class DeepGradients(NamedTuple):
     """Hidden layer k's bias gradient from ``Layers.b_off[k]``."""
 
 
+class Settings(NamedTuple):
+    """The scalars every kernel of a call reads: the activation, the step, the weight decay."""
+
+    relu: bool
+    h: float
+    weight_decay_lambda: float
+
+
+class Caches(NamedTuple):
+    """What ``prepare_worker`` writes and ``perturb_worker`` reads."""
+
+    hidden: HiddenCache
+    distinct: DistinctValues
+    """The hidden layers' inputs' distinct values, with a leading axis per layer."""
+    top: ForwardCache
+    """The last layer's caches (the two-layer net's, with the last hidden layer as its hidden layer)."""
+
+
+class PerturbTasks(NamedTuple):
+    """``perturb_worker``'s tasks: task n is unit ``unit[n]`` of hidden layer ``layer[n]``, or, when that
+    layer is K, row ``unit[n]`` of the last layer's weights (the bias when it is the last hidden width)."""
+
+    layer: np.ndarray
+    unit: np.ndarray
+
+
+class PerturbScratch(NamedTuple):
+    """Each task's scratch: per hidden unit slot (``N * k + j``) its loss rows and two rows of the widest
+    layer, per row of the last layer one row over samples."""
+
+    hidden: np.ndarray
+    deep: np.ndarray
+    output: np.ndarray
+
+
+class PerSampleGradients(NamedTuple):
+    """Where ``perturb_worker`` writes: the hidden layers' (``DeepGradients``), the last layer's
+    (``kernels.perturbed_losses.Gradients``)."""
+
+    hidden: DeepGradients
+    top: Gradients
+
+
 @compiled_helper(inline="always")
 def _layer_view(dv, k):
     """Hidden layer k's tables of ``dv`` as the two-layer net's ``DistinctValues`` (views)."""
@@ -134,10 +179,11 @@ def _layer_view(dv, k):
 
 
 @compiled_helper
-def _hidden_layer_of_sample(k, b, in_row, layers, relu, h, hc, dv):
+def _hidden_layer_of_sample(k, b, in_row, layers, settings, caches):
     """Hidden layer k of sample b: the distinct values of its input, then A, Z."""
+    hc, dv, relu = caches.hidden, caches.distinct, settings.relu
     n_out = layers.sizes[k + 1]
-    _distinct_values_into(b, in_row, h, _layer_view(dv, k))
+    _distinct_values_into(b, in_row, settings.h, _layer_view(dv, k))
     n_nonzero = dv.n_nonzero[k, b]
     a_row = hc.A[k, b, :n_out]
     affine_row_sparse(in_row, dv.nonzero_idx[k, b], n_nonzero, weights(layers, k), bias(layers, k), a_row)
@@ -230,19 +276,20 @@ PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 3, 4
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def prepare_worker(counters, x, t, layers, relu, h, hc, dv, top, scratch):
+def prepare_worker(counters, x, t, layers, settings, caches, scratch):
     """Per sample, on every thread: the forward pass, each hidden layer's distinct input values, the
-    caches of the last layer (``top``, a ``ForwardCache``) and, with ReLU, the sensitivities."""
+    caches of the last layer (``caches.top``, a ``ForwardCache``) and, with ReLU, the sensitivities."""
+    hc = caches.hidden
     n_samples = x.shape[0]
     n_hidden_layers = layers.sizes.shape[0] - 2
     b = take(counters, PREPARE_TASKS)
     while b < n_samples:
         for k in range(n_hidden_layers):  # one call site: one compiled signature (k a variable)
             in_row = x[b] if k == 0 else hc.Z[k - 1, b, :layers.sizes[k]]
-            _hidden_layer_of_sample(k, b, in_row, layers, relu, h, hc, dv)
-        _logits_of_sample(b, t[b], layers, hc, top)
-        if relu and n_hidden_layers > 1:
-            _sensitivities_of_sample(b, layers, h, hc, dv, scratch[b, 0], scratch[b, 1])
+            _hidden_layer_of_sample(k, b, in_row, layers, settings, caches)
+        _logits_of_sample(b, t[b], layers, hc, caches.top)
+        if settings.relu and n_hidden_layers > 1:
+            _sensitivities_of_sample(b, layers, settings.h, hc, caches.distinct, scratch[b, 0], scratch[b, 1])
         finish(counters, PREPARE_DONE)
         b = take(counters, PREPARE_TASKS)
     wait_for(counters, PREPARE_DONE, n_samples)
@@ -304,9 +351,10 @@ def _sample_loss_differences_general(k, j, b, steps, unit, target, layers, relu,
 
 
 @compiled_helper
-def output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, scratch, top_grads):
+def output_row_gradient(j, t, settings, W_last, top, scratch, top_grads):
     """Row j of the last layer's weight gradient (its bias when j is the last hidden layer's width),
     weight decay included."""
+    h, weight_decay_lambda = settings.h, settings.weight_decay_lambda
     _output_row_gradient(j, t, h, top, scratch, top_grads)
     if j < W_last.shape[0]:
         grad_row = top_grads.W2[j]
@@ -317,9 +365,14 @@ def output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, scratch, top_
 
 
 @compiled_helper
-def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv, top, scratch, deep_scratch,
-                          grads):
-    """Column j of hidden layer k's weight gradient and ``b_k[j]``'s: the perturbations of unit j."""
+def _hidden_unit_gradient(k, j, t, layers, settings, caches, scratch, grads):
+    """Column j of hidden layer k's weight gradient and ``b_k[j]``'s: the perturbations of unit j (its
+    scratch: slot ``N k + j`` of ``scratch``, a ``PerturbScratch``; ``grads``: a ``DeepGradients``)."""
+    relu, h, weight_decay_lambda = settings.relu, settings.h, settings.weight_decay_lambda
+    hc, dv, top = caches.hidden, caches.distinct, caches.top
+    slot = hc.A.shape[2] * k + j
+    deep_scratch = scratch.deep[slot]
+    scratch = scratch.hidden[slot]
     n_hidden_layers = layers.sizes.shape[0] - 2
     last = n_hidden_layers - 1
     n_in = layers.sizes[k]
@@ -375,28 +428,20 @@ def _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv,
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def perturb_worker(counters, t, layers, relu, h, weight_decay_lambda, hc, dv, top, task_layer, task_unit,
-                   hidden_scratch, deep_scratch, output_scratch, grads, top_grads):
-    """Every gradient entry from the caches, one task at a time, on every thread.
-
-    Task ``n`` is unit ``task_unit[n]`` of hidden layer ``task_layer[n]``, or,
-    when that layer is K, row ``task_unit[n]`` of the last layer's weights
-    (the bias when it equals the last hidden layer's width); the layers are
-    interleaved so that costly and cheap tasks alternate.
-    """
+def perturb_worker(counters, t, layers, settings, caches, tasks, scratch, grads):
+    """Every gradient entry from the caches, one task at a time (``tasks``, a ``PerturbTasks``: the
+    layers interleaved so that costly and cheap tasks alternate), on every thread."""
     n_hidden_layers = layers.sizes.shape[0] - 2
     W_last = weights(layers, n_hidden_layers)
-    n_tasks = task_layer.shape[0]
+    n_tasks = tasks.layer.shape[0]
     task = take(counters, PERTURB_TASKS)
     while task < n_tasks:
-        k = task_layer[task]
-        j = task_unit[task]
+        k = tasks.layer[task]
+        j = tasks.unit[task]
         if k < n_hidden_layers:
-            slot = hc.A.shape[2] * k + j
-            _hidden_unit_gradient(k, j, t, layers, relu, h, weight_decay_lambda, hc, dv, top,
-                                  hidden_scratch[slot], deep_scratch[slot], grads)
+            _hidden_unit_gradient(k, j, t, layers, settings, caches, scratch, grads.hidden)
         else:
-            output_row_gradient(j, t, h, weight_decay_lambda, W_last, top, output_scratch[j], top_grads)
+            output_row_gradient(j, t, settings, W_last, caches.top, scratch.output[j], grads.top)
         finish(counters, PERTURB_DONE)
         task = take(counters, PERTURB_TASKS)
     wait_for(counters, PERTURB_DONE, n_tasks)
@@ -440,21 +485,21 @@ class PerSampleGradient:
         )
         self.top = top_forward_cache(n_samples, self.sizes[-2], n_out)
         self.prepare_scratch = np.empty((n_samples, 2, max(widest, n_out)))
-        self.task_layer, self.task_unit = interleaved_tasks(self.sizes)
+        self.tasks = PerturbTasks(*interleaved_tasks(self.sizes))
         slots = n_hidden_layers * widest
-        self.hidden_scratch = np.empty((slots, N_SCRATCH_ROWS, width))
-        self.deep_scratch = np.empty((slots, 2, max(widest, n_out)))
-        self.output_scratch = np.empty((self.sizes[-2] + 1, n_samples))
+        self.scratch = PerturbScratch(hidden=np.empty((slots, N_SCRATCH_ROWS, width)),
+                                      deep=np.empty((slots, 2, max(widest, n_out))),
+                                      output=np.empty((self.sizes[-2] + 1, n_samples)))
         W_T_off, total = transposed_weight_offsets(self.sizes)
         self.grads = DeepGradients(W_T=np.empty(total), W_T_off=W_T_off, b=np.empty(sum(self.sizes[1:-1])))
         self.top_grads = top_gradients(self.sizes[-2], n_out)
 
     def calls(self, x, labels, layers, relu, h, weight_decay_lambda):
         """(kernel, arguments) of the two parallel regions of one gradient."""
+        settings = Settings(relu=bool(relu), h=float(h), weight_decay_lambda=float(weight_decay_lambda))
+        caches = Caches(hidden=self.hidden, distinct=self.distinct, top=self.top)
         return [
-            (prepare_worker, (new_counters(), x, labels, layers, relu, h, self.hidden, self.distinct, self.top,
-                              self.prepare_scratch)),
-            (perturb_worker, (new_counters(), labels, layers, relu, h, weight_decay_lambda, self.hidden,
-                              self.distinct, self.top, self.task_layer, self.task_unit, self.hidden_scratch,
-                              self.deep_scratch, self.output_scratch, self.grads, self.top_grads)),
+            (prepare_worker, (new_counters(), x, labels, layers, settings, caches, self.prepare_scratch)),
+            (perturb_worker, (new_counters(), labels, layers, settings, caches, self.tasks, self.scratch,
+                              PerSampleGradients(hidden=self.grads, top=self.top_grads))),
         ]
