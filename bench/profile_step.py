@@ -48,13 +48,12 @@ def profile(network, x, t, repeats):
         "forward pass alone (sample_pass_worker, FORWARD)": lambda: network._forward(x64, params),
         "distinct pixel values alone (distinct_pixel_values_worker)": run(inc.distinct_pixel_values_worker, x64, H,
                                                                           dv),
-        "forward, distinct values and caches (sample_pass_worker, GRADIENT_CACHES)": prepare,
-        "W1, b1 alone (hidden_layer_worker)": run(inc.hidden_layer_worker, labels, W2, relu, H, fw, dv,
-                                                  ws.hidden_scratch, ws.block_losses, ws.block_grads, grads),
-        "W2, b2 alone (output_layer_worker)": run(inc.output_layer_worker, labels, H, fw, ws.output_scratch, grads),
-        "all perturbed losses (perturb_worker)": run(inc.perturb_worker, labels, W2, relu, H, fw, dv,
-                                                     ws.hidden_scratch, ws.block_losses, ws.block_grads,
-                                                     ws.output_scratch, grads, None),
+        "forward, distinct values and caches (gradient_caches_worker)": prepare,
+        "W1, b1 alone (hidden_layer_worker)": run(inc.hidden_layer_worker, labels, W2, relu, H, fw, dv, ws.scratch,
+                                                  grads),
+        "W2, b2 alone (output_layer_worker)": run(inc.output_layer_worker, labels, H, fw, ws.scratch.output, grads),
+        "all perturbed losses (perturb_worker)": run(inc.perturb_worker, labels, W2, relu, H, fw, dv, ws.scratch,
+                                                     grads, None),
     }
     results = {name: median_ms(func, repeats) for name, func in stages.items()}
     results["numerical_gradient, whole call"] = median_ms(lambda: network.numerical_gradient(x, t), repeats)

@@ -8,6 +8,9 @@ Every task owns disjoint output rows and sums over samples in order, so the
 result does not depend on the thread count.
 """
 
+from typing import NamedTuple
+
+import numpy as np
 from numba import njit
 
 from .._config import NJIT_OPTIONS, compiled_helper
@@ -39,9 +42,19 @@ SAMPLE_TASKS, SAMPLES_DONE, GRADIENT_TASKS, GRADIENTS_DONE = 1, 2, 3, 4
 """Slots of a call's counters (``kernels.tasks``)."""
 
 
+class Deltas(NamedTuple):
+    """Backprop's per-sample scratch: ``dy`` (B, O), the loss's gradient at the logits, and ``dz1`` (B, H),
+    at the hidden pre-activations."""
+
+    dy: np.ndarray
+    dz1: np.ndarray
+
+
 @compiled_helper
-def _sample_deltas(b, t_b, W2, relu, a1, z1, a2, dy, dz1):
-    """Sample b's ``dy`` (its softmax minus the one-hot label, over B) and ``dz1``."""
+def _sample_deltas(b, t_b, W2, relu, fw, deltas):
+    """Sample b's ``dy`` (its softmax minus the one-hot label, over B) and ``dz1``, from the forward pass
+    in ``fw`` (a ``ForwardCache``'s ``a1``, ``z1``, ``a2``)."""
+    a1, z1, a2, dy, dz1 = fw.a1, fw.z1, fw.a2, deltas.dy, deltas.dz1
     n_samples = a2.shape[0]
     n_hidden, n_out = W2.shape
     row_max = a2[b, 0]
@@ -81,9 +94,9 @@ def _hidden_unit_sums(j, z1, dy, dz1, grad_b1, grad_W2):
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def backprop_worker(counters, x, t, W2, relu, a1, z1, a2, dy, dz1, grad_W1, grad_b1, grad_W2, grad_b2):
-    """Gradients of the book's loss into ``grad_*``, on every thread; ``dy`` (B, O) and ``dz1`` (B, H)
-    are scratch.
+def backprop_worker(counters, x, t, W2, relu, fw, deltas, grads):
+    """Gradients of the book's loss into ``grads`` (a ``Gradients``), on every thread, from the forward
+    pass in ``fw``; ``deltas`` (``Deltas``) is scratch.
 
     Two phases: per sample its ``dy`` and ``dz1`` rows; then, once every
     sample is done, the hidden units' ``db1``/``dW2`` rows, ``db2``, and
@@ -91,9 +104,10 @@ def backprop_worker(counters, x, t, W2, relu, a1, z1, a2, dy, dz1, grad_W1, grad
     """
     n_samples, n_in = x.shape
     n_hidden, n_out = W2.shape
+    z1, dy, dz1 = fw.z1, deltas.dy, deltas.dz1
     b = take(counters, SAMPLE_TASKS)
     while b < n_samples:
-        _sample_deltas(b, t[b], W2, relu, a1, z1, a2, dy, dz1)
+        _sample_deltas(b, t[b], W2, relu, fw, deltas)
         finish(counters, SAMPLES_DONE)
         b = take(counters, SAMPLE_TASKS)
     wait_for(counters, SAMPLES_DONE, n_samples)
@@ -102,15 +116,15 @@ def backprop_worker(counters, x, t, W2, relu, a1, z1, a2, dy, dz1, grad_W1, grad
     task = take(counters, GRADIENT_TASKS)
     while task < n_tasks:
         if task < n_chunks:  # the heaviest first
-            _input_weight_rows(x, dz1, task * ROWS_PER_CHUNK, min(n_in, (task + 1) * ROWS_PER_CHUNK), grad_W1)
+            _input_weight_rows(x, dz1, task * ROWS_PER_CHUNK, min(n_in, (task + 1) * ROWS_PER_CHUNK), grads.W1)
         elif task < n_chunks + n_hidden:
-            _hidden_unit_sums(task - n_chunks, z1, dy, dz1, grad_b1, grad_W2)
+            _hidden_unit_sums(task - n_chunks, z1, dy, dz1, grads.b1, grads.W2)
         else:
             for k in range(n_out):
                 total = 0.0
                 for i in range(n_samples):
                     total += dy[i, k]
-                grad_b2[k] = total
+                grads.b2[k] = total
         finish(counters, GRADIENTS_DONE)
         task = take(counters, GRADIENT_TASKS)
     wait_for(counters, GRADIENTS_DONE, n_tasks)

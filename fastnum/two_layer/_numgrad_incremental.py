@@ -42,6 +42,7 @@ with ``all_steps_small`` that no step needs them); with them
 (``general_paths=True``) it is compiled when a batch first needs it.
 """
 
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -76,9 +77,21 @@ def n_unit_blocks(n_hidden):
     return -(-n_hidden // UNITS_PER_BLOCK)
 
 
+class IncrementalScratch(NamedTuple):
+    """The scratch of ``perturb_worker``'s tasks (each task writes only its own rows)."""
+
+    hidden: np.ndarray
+    """(H, N_SCRATCH_ROWS, V) per hidden unit: the general path's rows, its loss differences last."""
+    block_losses: np.ndarray
+    """(blocks, V, 4) per block of units: each unit's differences per distinct value, in its lane."""
+    block_grads: np.ndarray
+    """(blocks, n_in + 1, 4) per block: the block's W1 columns and b1 entries being summed."""
+    output: np.ndarray
+    """(H + 1, B) per row of W2 (the last one b2's): one value per sample."""
+
+
 @compiled_helper
-def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads,
-                           general_paths):
+def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, scratch, grads, general_paths):
     """Columns ``4 block ... 4 block + 3`` of the W1 gradient and their b1 entries.
 
     Per sample, each unit's loss differences (one per distinct value) go into
@@ -91,6 +104,7 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
     path out of the compiled code (the branch on ``None`` is decided by
     type); a pair that needed it would come out NaN, never a wrong number.
     """
+    hidden_scratch, block_losses, block_grads = scratch.hidden, scratch.block_losses[block], scratch.block_grads[block]
     n_samples = fw.a1.shape[0]
     n_hidden = fw.a1.shape[1]
     to_gradient = 1.0 / n_samples / (2.0 * h)
@@ -138,8 +152,7 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def perturb_worker(counters, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, output_scratch, grads,
-                   general_paths):
+def perturb_worker(counters, t, W2, relu, h, fw, dv, scratch, grads, general_paths):
     """The whole numerical gradient from the caches, on every thread.
 
     The tasks: blocks of ``UNITS_PER_BLOCK`` hidden units (their W1 columns
@@ -147,8 +160,7 @@ def perturb_worker(counters, t, W2, relu, h, fw, dv, hidden_scratch, block_losse
     taken one at a time by whichever thread is free (``kernels.tasks``).
     Each task writes only its own entries and sums over samples in a fixed
     order: bitwise the same for any number of threads and any schedule.
-    ``hidden_scratch`` is (H, N_SCRATCH_ROWS, V), ``block_losses`` (blocks,
-    V, 4), ``block_grads`` (blocks, n_in + 1, 4), ``output_scratch`` (H + 1, B).
+    ``scratch`` is an ``IncrementalScratch``.
 
     ``general_paths=None``: the caller has checked (``all_steps_small``) that
     every hidden unit's logit steps and every output row's steps satisfy the
@@ -157,16 +169,15 @@ def perturb_worker(counters, t, W2, relu, h, fw, dv, hidden_scratch, block_losse
     only when a batch first needs it.
     """
     n_hidden = fw.a1.shape[1]
-    n_blocks = block_losses.shape[0]
+    n_blocks = scratch.block_losses.shape[0]
     n_tasks = n_blocks + n_hidden + 1
     task = take(counters, PERTURB_TASKS)
     while task < n_tasks:
         if task < n_blocks:
-            _hidden_block_gradient(task, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[task], block_grads[task],
-                                   grads, general_paths)
+            _hidden_block_gradient(task, t, W2, relu, h, fw, dv, scratch, grads, general_paths)
         else:
             row = task - n_blocks
-            _output_row_gradient_by(row, t, h, fw, output_scratch[row], grads, general_paths)
+            _output_row_gradient_by(row, t, h, fw, scratch.output[row], grads, general_paths)
         finish(counters, PERTURB_DONE)
         task = take(counters, PERTURB_TASKS)
     wait_for(counters, PERTURB_DONE, n_tasks)
@@ -204,13 +215,12 @@ def distinct_pixel_values_worker(counters, x, h, dv):
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def hidden_layer_worker(counters, t, W2, relu, h, fw, dv, hidden_scratch, block_losses, block_grads, grads):
+def hidden_layer_worker(counters, t, W2, relu, h, fw, dv, scratch, grads):
     """The W1 and b1 gradient alone (``perturb_worker``'s hidden-unit tasks; for profiling)."""
-    n_blocks = block_losses.shape[0]
+    n_blocks = scratch.block_losses.shape[0]
     block = take(counters, PERTURB_TASKS)
     while block < n_blocks:
-        _hidden_block_gradient(block, t, W2, relu, h, fw, dv, hidden_scratch, block_losses[block], block_grads[block],
-                               grads, True)
+        _hidden_block_gradient(block, t, W2, relu, h, fw, dv, scratch, grads, True)
         finish(counters, PERTURB_DONE)
         block = take(counters, PERTURB_TASKS)
     wait_for(counters, PERTURB_DONE, n_blocks)

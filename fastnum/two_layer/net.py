@@ -14,7 +14,7 @@ from ..layers import Affine, ForwardPass, LayerStack, Relu, Sigmoid, SoftmaxWith
 from ..layers.numerical import estimated_flops
 from ..layers.numerical import numerical_gradient as layer_stack_gradient
 from ..progress import first_call_notice
-from ._backprop import backprop_worker
+from ._backprop import Deltas, backprop_worker
 from ._forward import (
     FORWARD,
     GRADIENT_CACHES,
@@ -25,7 +25,13 @@ from ._forward import (
     sample_pass_call,
 )
 from ._numgrad_full import full_worker, parameter_groups
-from ._numgrad_incremental import UNITS_PER_BLOCK, all_steps_small, n_unit_blocks, perturb_worker
+from ._numgrad_incremental import (
+    UNITS_PER_BLOCK,
+    IncrementalScratch,
+    all_steps_small,
+    n_unit_blocks,
+    perturb_worker,
+)
 
 GRADIENT_METHODS = ("incremental", "full")
 
@@ -57,7 +63,7 @@ class _Workspace:
     def backprop(self):
         if self._backprop is None:
             n_samples, _, n_hidden, n_out = self.sizes
-            self._backprop = (np.empty((n_samples, n_out)), np.empty((n_samples, n_hidden)))
+            self._backprop = Deltas(dy=np.empty((n_samples, n_out)), dz1=np.empty((n_samples, n_hidden)))
         return self._backprop
 
 
@@ -85,11 +91,13 @@ class _IncrementalBuffers:
             tables=np.full((n_samples, hash_table_size(n_in)), -1, dtype=np.int64),
             used_slots=np.empty((n_samples, width), dtype=np.int64),
         )
-        self.hidden_scratch = np.empty((n_hidden, N_SCRATCH_ROWS, width))
-        self.output_scratch = np.empty((n_hidden + 1, n_samples))
         n_blocks = n_unit_blocks(n_hidden)
-        self.block_losses = np.empty((n_blocks, width, UNITS_PER_BLOCK))
-        self.block_grads = np.empty((n_blocks, n_in + 1, UNITS_PER_BLOCK))
+        self.scratch = IncrementalScratch(
+            hidden=np.empty((n_hidden, N_SCRATCH_ROWS, width)),
+            block_losses=np.empty((n_blocks, width, UNITS_PER_BLOCK)),
+            block_grads=np.empty((n_blocks, n_in + 1, UNITS_PER_BLOCK)),
+            output=np.empty((n_hidden + 1, n_samples)),
+        )
 
 
 class TwoLayerNet(ThreadSafeNetwork):
@@ -295,8 +303,8 @@ class TwoLayerNet(ThreadSafeNetwork):
         ws = self._workspace(x.shape[0]).incremental()
         return [
             self._pass_call(GRADIENT_CACHES, x, labels, params),
-            (perturb_worker, (new_counters(), labels, W2, self._relu, H, ws.forward, ws.distinct, ws.hidden_scratch,
-                              ws.block_losses, ws.block_grads, ws.output_scratch, grads, None)),
+            (perturb_worker, (new_counters(), labels, W2, self._relu, H, ws.forward, ws.distinct, ws.scratch, grads,
+                              None)),
         ]
 
     def _incremental_grads(self, params):
@@ -311,10 +319,9 @@ class TwoLayerNet(ThreadSafeNetwork):
 
     def _backprop_calls(self, x, labels, params, grads):
         ws = self._workspace(x.shape[0])
-        dy, dz1 = ws.backprop()
         return [self._pass_call(FORWARD, x, None, params),
-                (backprop_worker, (new_counters(), x, labels, params[2], self._relu, ws.a1, ws.z1, ws.a2, dy, dz1,
-                                   *grads))]
+                (backprop_worker, (new_counters(), x, labels, params[2], self._relu, ws.forward, ws.backprop(),
+                                   Gradients(*grads)))]
 
     def _forward(self, x, params, mode=FORWARD, labels=None):
         launch(*self._pass_call(mode, x, labels, params))
