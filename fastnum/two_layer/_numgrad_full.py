@@ -114,11 +114,32 @@ def _copy_to_lanes(source, target):
         target[c, :] = source[c]
 
 
+class TwoLayerParams(NamedTuple):
+    """The parameters, as the book's ``params`` holds them."""
+
+    W1: np.ndarray
+    b1: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+
+
+class PixelLists(NamedTuple):
+    """Per sample its nonzero pixels, listed once (scratch of ``full_worker``)."""
+
+    nonzero_idx: np.ndarray
+    """(B, n_in) the nonzero pixels' indices, first ``n_nonzero[b]`` of each row."""
+    n_nonzero: np.ndarray
+    """(B,)"""
+    pixel_position: np.ndarray
+    """(B, n_in) where each pixel sits in its row's list (``n_nonzero[b]`` for a zero pixel)."""
+
+
 @compiled_helper
-def set_lane_parameters(group, W1, b1, W2, b2, h, lanes):
+def set_lane_parameters(group, params, h, lanes):
     """Each lane's copy of the parameters a group can touch; lanes 2q and 2q+1 of the
     group's q-th parameter hold ``p + h`` and ``p - h``, as the book sets them."""
     array_id, row, col0, count = group[0], group[1], group[2], group[3]
+    W1, b1, W2, b2 = params.W1, params.b1, params.W2, params.b2
     _copy_to_lanes(b1, lanes.b1)
     _copy_to_lanes(b2, lanes.b2)
     if array_id == W1_ID:
@@ -222,11 +243,14 @@ def _add_lane_losses(x_row, nonzero_idx, n_nonzero, lane_pixel, target, W1, W2, 
 
 
 @compiled_helper
-def group_gradient(group, x, t, nonzero_idx, n_nonzero, pixel_position, W1, b1, W2, b2, relu, h, lanes, grads):
-    """The gradient entries of one group: each lane's loss over the batch from whole forward passes."""
+def group_gradient(group, x, t, pixels, params, relu, h, lanes, grads):
+    """The gradient entries of one group: each lane's loss over the batch from whole forward passes
+    (``grads``: the four gradients as 2D arrays, indexed by the group's array)."""
     array_id, row, col0, count = group[0], group[1], group[2], group[3]
     n_samples = x.shape[0]
-    set_lane_parameters(group, W1, b1, W2, b2, h, lanes)
+    nonzero_idx, n_nonzero, pixel_position = pixels.nonzero_idx, pixels.n_nonzero, pixels.pixel_position
+    W1, W2 = params.W1, params.W2
+    set_lane_parameters(group, params, h, lanes)
     w1_row = row if array_id == W1_ID else -1
     w2_row = row if array_id == W2_ID else -1
     lanes.loss_sum[:] = 0.0
@@ -246,8 +270,9 @@ SAMPLE_TASKS, SAMPLES_DONE, GROUP_TASKS, GROUPS_DONE = 1, 2, 3, 4
 
 
 @compiled_helper
-def _list_nonzero_pixels(b, x, nonzero_idx, n_nonzero, pixel_position):
+def _list_nonzero_pixels(b, x, pixels):
     """Sample b's nonzero pixels, listed once, and where each pixel sits in that list."""
+    nonzero_idx, n_nonzero, pixel_position = pixels.nonzero_idx, pixels.n_nonzero, pixels.pixel_position
     n_nonzero[b] = nonzero_pixels(x[b], nonzero_idx[b])
     pixel_position[b, :] = n_nonzero[b]
     for p in range(n_nonzero[b]):
@@ -256,23 +281,21 @@ def _list_nonzero_pixels(b, x, nonzero_idx, n_nonzero, pixel_position):
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def full_worker(counters, x, t, W1, b1, W2, b2, relu, h, groups, nonzero_idx, n_nonzero, pixel_position, grad_W1,
-                grad_b1, grad_W2, grad_b2):
+def full_worker(counters, x, t, params, relu, h, groups, pixels, grads):
     """Numerical gradient of the book's loss, every perturbed loss from a whole forward pass, on every
     thread.
 
-    Writes ``grad_W1``, ``grad_b1``, ``grad_W2``, ``grad_b2`` (shaped like the
-    parameters). First each sample's nonzero pixels (``nonzero_idx``,
-    ``n_nonzero``, ``pixel_position``: scratch shaped like ``x``), then the
-    parameter ``groups`` (``parameter_groups``) one at a time, each thread
-    with lane buffers of its own.
+    Writes ``grads`` (a ``Gradients``, shaped like ``params``, a
+    ``TwoLayerParams``). First each sample's nonzero pixels (``pixels``, a
+    ``PixelLists``), then the parameter ``groups`` (``parameter_groups``) one
+    at a time, each thread with lane buffers of its own.
     """
     n_samples = x.shape[0]
-    n_hidden, n_out = W2.shape
-    grads = (grad_W1, grad_b1.reshape((1, n_hidden)), grad_W2, grad_b2.reshape((1, n_out)))
+    n_hidden, n_out = params.W2.shape
+    by_array = (grads.W1, grads.b1.reshape((1, n_hidden)), grads.W2, grads.b2.reshape((1, n_out)))
     b = take(counters, SAMPLE_TASKS)
     while b < n_samples:
-        _list_nonzero_pixels(b, x, nonzero_idx, n_nonzero, pixel_position)
+        _list_nonzero_pixels(b, x, pixels)
         finish(counters, SAMPLES_DONE)
         b = take(counters, SAMPLE_TASKS)
     wait_for(counters, SAMPLES_DONE, n_samples)
@@ -280,8 +303,7 @@ def full_worker(counters, x, t, W1, b1, W2, b2, relu, h, groups, nonzero_idx, n_
     lanes = lane_buffers(n_hidden, n_out)
     g = take(counters, GROUP_TASKS)
     while g < n_groups:
-        group_gradient(groups[g], x, t, nonzero_idx, n_nonzero, pixel_position, W1, b1, W2, b2, relu, h, lanes,
-                       grads)
+        group_gradient(groups[g], x, t, pixels, params, relu, h, lanes, by_array)
         finish(counters, GROUPS_DONE)
         g = take(counters, GROUP_TASKS)
     wait_for(counters, GROUPS_DONE, n_groups)

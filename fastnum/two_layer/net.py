@@ -24,7 +24,7 @@ from ._forward import (
     predicted_labels,
     sample_pass_call,
 )
-from ._numgrad_full import full_worker, parameter_groups
+from ._numgrad_full import PixelLists, TwoLayerParams, full_worker, parameter_groups
 from ._numgrad_incremental import (
     UNITS_PER_BLOCK,
     IncrementalScratch,
@@ -313,9 +313,11 @@ class TwoLayerNet(ThreadSafeNetwork):
 
     def _full_call(self, x, labels, params, grads):
         groups = parameter_groups(self.input_size, self.hidden_size, self.output_size)
-        scratch = (np.empty(x.shape, dtype=np.int64), np.empty(x.shape[0], dtype=np.int64),
-                   np.empty(x.shape, dtype=np.int64))
-        return full_worker, (new_counters(), x, labels, *params, self._relu, H, groups, *scratch, *grads)
+        pixels = PixelLists(nonzero_idx=np.empty(x.shape, dtype=np.int64),
+                            n_nonzero=np.empty(x.shape[0], dtype=np.int64),
+                            pixel_position=np.empty(x.shape, dtype=np.int64))
+        return full_worker, (new_counters(), x, labels, TwoLayerParams(*params), self._relu, H, groups, pixels,
+                             Gradients(*grads))
 
     def _backprop_calls(self, x, labels, params, grads):
         ws = self._workspace(x.shape[0])
