@@ -27,6 +27,7 @@ about 2.5 s and 4 s apart).
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -49,9 +50,19 @@ SAMPLES_PER_TASK = 4
 """Samples per task of the forward-only modes (one scratch list of pixels each)."""
 
 
+class TwoLayerParams(NamedTuple):
+    """The parameters, as the book's ``params`` holds them."""
+
+    W1: np.ndarray
+    b1: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+
+
 @compiled_helper
-def forward_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, a1_row, z1_row, a2_row):
+def forward_row_sparse(x_row, nonzero_idx, n_nonzero, params, relu, a1_row, z1_row, a2_row):
     """Forward pass of one sample whose nonzero pixels are ``nonzero_idx[:n_nonzero]``."""
+    W1, b1, W2, b2 = params.W1, params.b1, params.W2, params.b2
     n_hidden = W1.shape[1]
     n_out = W2.shape[1]
     affine_row_sparse(x_row, nonzero_idx, n_nonzero, W1, b1, a1_row)
@@ -92,7 +103,7 @@ def _scores_to_output(mode, a2_row, target, out_row):
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def sample_pass_worker(counters, mode, x, t, W1, b1, W2, b2, relu, fw, out):
+def sample_pass_worker(counters, mode, x, t, params, relu, fw, out):
     """Per sample, on every thread (``fastnum._workers.run_parallel``): the forward pass into
     ``fw.a1``, ``fw.z1``, ``fw.a2``, then what ``mode`` asks for.
 
@@ -107,7 +118,7 @@ def sample_pass_worker(counters, mode, x, t, W1, b1, W2, b2, relu, fw, out):
     while task < n_tasks:
         for b in range(task * SAMPLES_PER_TASK, min(n_samples, (task + 1) * SAMPLES_PER_TASK)):
             n_nonzero = nonzero_pixels(x[b], nonzero_idx)
-            forward_row_sparse(x[b], nonzero_idx, n_nonzero, W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b], fw.a2[b])
+            forward_row_sparse(x[b], nonzero_idx, n_nonzero, params, relu, fw.a1[b], fw.z1[b], fw.a2[b])
             if mode != FORWARD:
                 _scores_to_output(mode, fw.a2[b], t[b] if mode == LOSSES else 0, out[b])
         finish(counters, DONE)
@@ -117,7 +128,7 @@ def sample_pass_worker(counters, mode, x, t, W1, b1, W2, b2, relu, fw, out):
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def gradient_caches_worker(counters, x, t, W1, b1, W2, b2, relu, h, fw, dv):
+def gradient_caches_worker(counters, x, t, params, relu, h, fw, dv):
     """Per sample, on every thread: its distinct pixel values (``dv``, see
     ``_distinct_values_of_sample``), the forward pass over its nonzero pixels,
     and the caches of ``fw`` the incremental numerical gradient reads."""
@@ -125,8 +136,7 @@ def gradient_caches_worker(counters, x, t, W1, b1, W2, b2, relu, h, fw, dv):
     b = take(counters, TASKS)
     while b < n_samples:
         _distinct_values_into(b, x[b], h, dv)
-        forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], W1, b1, W2, b2, relu, fw.a1[b], fw.z1[b],
-                           fw.a2[b])
+        forward_row_sparse(x[b], dv.nonzero_idx[b], dv.n_nonzero[b], params, relu, fw.a1[b], fw.z1[b], fw.a2[b])
         _sample_caches(b, t[b], fw)
         finish(counters, DONE)
         b = take(counters, TASKS)
@@ -164,8 +174,8 @@ def sample_pass_call(mode, x, t, params, relu, fw, dv=NO_DISTINCT_VALUES, out=NO
     and ``dv``), else ``sample_pass_worker`` (into ``fw``'s forward buffers and ``out``)."""
     labels = NO_LABELS if t is None else t
     if mode == GRADIENT_CACHES:
-        return gradient_caches_worker, (new_counters(), x, labels, *params, relu, H, fw, dv)
-    return sample_pass_worker, (new_counters(), mode, x, labels, *params, relu, fw, out)
+        return gradient_caches_worker, (new_counters(), x, labels, TwoLayerParams(*params), relu, H, fw, dv)
+    return sample_pass_worker, (new_counters(), mode, x, labels, TwoLayerParams(*params), relu, fw, out)
 
 
 EVAL_CHUNK_ROWS = 4096

@@ -114,15 +114,6 @@ def _copy_to_lanes(source, target):
         target[c, :] = source[c]
 
 
-class TwoLayerParams(NamedTuple):
-    """The parameters, as the book's ``params`` holds them."""
-
-    W1: np.ndarray
-    b1: np.ndarray
-    W2: np.ndarray
-    b2: np.ndarray
-
-
 class PixelLists(NamedTuple):
     """Per sample its nonzero pixels, listed once (scratch of ``full_worker``)."""
 

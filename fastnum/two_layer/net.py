@@ -20,11 +20,12 @@ from ._forward import (
     GRADIENT_CACHES,
     LOSSES,
     PROBABILITIES,
+    TwoLayerParams,
     forward_buffers,
     predicted_labels,
     sample_pass_call,
 )
-from ._numgrad_full import PixelLists, TwoLayerParams, full_worker, parameter_groups
+from ._numgrad_full import PixelLists, full_worker, parameter_groups
 from ._numgrad_incremental import (
     UNITS_PER_BLOCK,
     IncrementalScratch,
