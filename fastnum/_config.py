@@ -44,7 +44,6 @@ LOG_EPS = 1e-7
 """The constant the book adds inside ``log`` in ``cross_entropy_error``."""
 
 
-
 class _HelperDispatcher(CPUDispatcher):
     """numba's CPU dispatcher for a function without a Python entry point: a Python call raises."""
 
@@ -63,5 +62,6 @@ def compiled_helper(function=None, *, inline="never"):
     if function is None:
         return lambda f: compiled_helper(f, inline=inline)
     dispatcher = njit(inline=inline, **HELPER_NJIT_OPTIONS)(function)
-    dispatcher.__class__ = _HelperDispatcher  # the same object layout: only __call__ differs
+    if isinstance(dispatcher, CPUDispatcher):  # not with NUMBA_DISABLE_JIT=1: then it is the Python function
+        dispatcher.__class__ = _HelperDispatcher  # the same object layout: only __call__ differs
     return dispatcher

@@ -95,3 +95,17 @@ def test_a_helper_refuses_a_python_call_and_kernels_still_call_it():
                                      _config.HELPER_NJIT_OPTIONS])
 def test_the_options_keep_ieee_semantics(options):
     assert options["fastmath"] is False and options["cache"] is True
+
+
+def test_the_package_imports_with_numba_jit_disabled():
+    """``NUMBA_DISABLE_JIT=1`` (numba's debugging switch) makes ``njit`` return the Python function:
+    ``compiled_helper`` then leaves it as it is, and fastnum still imports."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import fastnum\nfrom fastnum.kernels.perturbed_losses import _sample_caches\n"
+            "assert type(_sample_caches).__name__ == 'function'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, NUMBA_DISABLE_JIT="1"))
+    assert done.returncode == 0, done.stderr
