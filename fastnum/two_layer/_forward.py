@@ -22,8 +22,8 @@ runs it for what the incremental numerical gradient starts from
 ``kernels.perturbed_losses``). Two kernels rather than one with every mode:
 a first numerical gradient compiles this one beside the perturbation
 kernel, and backprop and the evaluations never compile the distinct values
-and caches (measured: 5.1 s for the kernel with every mode, against
-about 2.5 s and 4 s apart).
+and caches (measured alone, each in a fresh process: 4.9 s for the kernel
+with every mode, against 2.2 to 3.5 s and 4.5 to 4.8 s apart).
 """
 
 import math

@@ -29,10 +29,10 @@ per-sample difference of the two perturbed losses is taken as one log,
 ``l_b(p+h) - l_b(p-h)``.
 
 A gradient is two calls of workers run on every thread
-(``fastnum._workers.run_parallel``): ``_forward.sample_pass_worker`` in its
-``GRADIENT_CACHES`` mode (per sample: the forward pass, the distinct values,
-the caches) and ``perturb_worker`` (per
-block of four hidden units and per row of W2: the perturbed losses; tasks
+(``fastnum._workers.run_parallel``): ``_forward.gradient_caches_worker``
+(per sample: the forward pass, the distinct values, the caches) and
+``perturb_worker`` (per block of four hidden units and per row of W2: the
+perturbed losses; tasks
 taken by whichever thread is free, ``kernels.tasks``). Each task of the
 second owns its entries of the result and its scratch, and sums over samples
 in a fixed order, so the result is bitwise the same for any number of threads
