@@ -245,9 +245,21 @@ def _target_probabilities(logitsT, t, row_max, total, prob):
         prob[b] = exp(logitsT[t[b], b] - row_max[b]) / total[b]
 
 
+class Perturbed(NamedTuple):
+    """One perturbed parameter: of unit j of hidden layer k, by ``mode`` its weight from one input
+    (``WEIGHT``), its bias, gamma or beta."""
+
+    k: int
+    j: int
+    mode: int
+
+
 @compiled_helper
-def _perturbed_probabilities(k, j, z_new, layers, gamma, beta, relu, t, cache, scratch, prob):
-    """Each sample's label probability when unit j of hidden layer k outputs the column ``z_new``."""
+def _perturbed_probabilities(entry, layers, norm, relu, t, cache, scratch, prob):
+    """Each sample's label probability when unit j of hidden layer k (``entry``) outputs the column
+    ``scratch.z_new``."""
+    k, j, z_new = entry.k, entry.j, scratch.z_new
+    gamma, beta = norm.gamma, norm.beta
     n_hidden_layers = layers.sizes.shape[0] - 2
     n_samples = z_new.shape[0]
     delta = scratch.delta
@@ -312,8 +324,10 @@ class Scratch(NamedTuple):
 
 
 @compiled_helper
-def _new_column(k, j, mode, sign, in_row, h, layers, gamma, beta, relu, cache, scratch):
-    """Unit j's output column after moving (mode) by ``sign * h``; into ``scratch.z_new``."""
+def _new_column(entry, sign, in_row, layers, norm, settings, cache, scratch):
+    """Unit j's output column after moving its parameter (``entry``) by ``sign * h``; into ``scratch.z_new``."""
+    k, j, mode = entry.k, entry.j, entry.mode
+    gamma, beta, h, relu = norm.gamma, norm.beta, settings.h, settings.relu
     n_samples = scratch.z_new.shape[0]
     g = gamma[layers.b_off[k] + j]
     bt = beta[layers.b_off[k] + j]
@@ -335,13 +349,13 @@ def _new_column(k, j, mode, sign, in_row, h, layers, gamma, beta, relu, cache, s
 
 
 @compiled_helper
-def _loss_difference(k, j, mode, in_row, h, layers, gamma, beta, relu, t, cache, scratch):
-    """``sum_b l_b(p+h) - l_b(p-h)`` for one parameter of unit j of hidden layer k."""
-    _new_column(k, j, mode, 1.0, in_row, h, layers, gamma, beta, relu, cache, scratch)
-    _perturbed_probabilities(k, j, scratch.z_new, layers, gamma, beta, relu, t, cache, scratch, scratch.prob_plus)
-    _new_column(k, j, mode, -1.0, in_row, h, layers, gamma, beta, relu, cache, scratch)
-    _perturbed_probabilities(k, j, scratch.z_new, layers, gamma, beta, relu, t, cache, scratch,
-                             scratch.prob_minus)
+def _loss_difference(entry, in_row, layers, norm, settings, t, cache, scratch):
+    """``sum_b l_b(p+h) - l_b(p-h)`` for one parameter (``entry``, a ``Perturbed``) of unit j of hidden
+    layer k."""
+    _new_column(entry, 1.0, in_row, layers, norm, settings, cache, scratch)
+    _perturbed_probabilities(entry, layers, norm, settings.relu, t, cache, scratch, scratch.prob_plus)
+    _new_column(entry, -1.0, in_row, layers, norm, settings, cache, scratch)
+    _perturbed_probabilities(entry, layers, norm, settings.relu, t, cache, scratch, scratch.prob_minus)
     total = 0.0
     for b in range(scratch.prob_plus.shape[0]):
         total -= log((scratch.prob_plus[b] + LOG_EPS) / (scratch.prob_minus[b] + LOG_EPS))
@@ -351,8 +365,7 @@ def _loss_difference(k, j, mode, in_row, h, layers, gamma, beta, relu, t, cache,
 @compiled_helper
 def _hidden_unit_gradient(k, j, t, layers, norm, settings, cache, grads):
     """Unit j of hidden layer k: its weight column, bias, gamma and beta entries."""
-    gamma, beta = norm.gamma, norm.beta
-    relu, h, weight_decay_lambda = settings.relu, settings.h, settings.weight_decay_lambda
+    h, weight_decay_lambda = settings.h, settings.weight_decay_lambda
     n_hidden_layers = layers.sizes.shape[0] - 2
     n_samples = cache.XT.shape[1]
     n_in = layers.sizes[k]
@@ -371,8 +384,8 @@ def _hidden_unit_gradient(k, j, t, layers, norm, settings, cache, grads):
         if cache.input_moves[k, i]:
             in_row = cache.XT[i] if k == 0 else cache.ZT[k - 1, i]
             # np.int64: a mode that is no literal, so one compiled _loss_difference serves every mode
-            grad_row[i] = _loss_difference(k, j, np.int64(WEIGHT), in_row, h, layers, gamma, beta, relu, t, cache,
-                                           scratch) * to_gradient
+            grad_row[i] = _loss_difference(Perturbed(k, j, np.int64(WEIGHT)), in_row, layers, norm, settings, t,
+                                           cache, scratch) * to_gradient
         else:
             grad_row[i] = 0.0
     W = weights(layers, k)
@@ -383,7 +396,8 @@ def _hidden_unit_gradient(k, j, t, layers, norm, settings, cache, grads):
     slot = layers.b_off[k] + j
     no_input = scratch.no_row
     for mode in range(BIAS, BETA + 1):  # a loop variable: the same compiled _loss_difference
-        value = _loss_difference(k, j, mode, no_input, h, layers, gamma, beta, relu, t, cache, scratch) * to_gradient
+        value = _loss_difference(Perturbed(k, j, mode), no_input, layers, norm, settings, t, cache, scratch) * \
+            to_gradient
         if mode == BIAS:
             grads.b[slot] = value
         elif mode == GAMMA:
