@@ -108,15 +108,16 @@ def _make_cache_folder(kernel):
             pass
 
 
-def compile_kernel(kernel, signature):
+def compile_kernel(kernel, signature, timeout=LOCK_TIMEOUT_S):
     """Compile (or load) ``kernel`` for ``signature``, holding its lock file: a process that finds
-    another compiling it waits, then loads the cache entry that one wrote."""
+    another compiling it waits (up to ``timeout`` seconds; then ``filelock.Timeout``), then loads the
+    cache entry that one wrote."""
     if signature in kernel.overloads:
         return
     import filelock
 
     _make_cache_folder(kernel)
-    with filelock.FileLock(_lock_path(kernel, signature), timeout=LOCK_TIMEOUT_S):
+    with filelock.FileLock(_lock_path(kernel, signature), timeout=timeout):
         kernel.compile(signature)
     _READY.add((kernel, signature))
 
@@ -196,17 +197,10 @@ def compile_unclaimed(calls):
 
     skipped = []
     for kernel, args in calls:
-        signature = signature_of(args)
-        if signature in kernel.overloads:
-            continue
-        _make_cache_folder(kernel)
         try:
-            with filelock.FileLock(_lock_path(kernel, signature), timeout=0):
-                kernel.compile(signature)  # or load: the other process may have finished it just now
+            compile_kernel(kernel, signature_of(args), timeout=0)  # or load: the other may have just finished it
         except filelock.Timeout:
             skipped.append((kernel, args))
-            continue
-        _READY.add((kernel, signature))
     return skipped
 
 
