@@ -243,7 +243,7 @@ and their logs, a dozen elementwise passes over (E, N, classes) (measured: Simpl
 432,000 entries move one unit each, takes about 650 ns per pair, nearly all of it here)."""
 
 
-def _move_elements(stack, params, index, shapes):
+def _move_elements(stack, index, shapes):
     """Per layer from ``index`` up: (elements of one entry's move of its output for one sample, the moving
     share of its input). The first move fills one channel (a map, or a unit) of layer ``index``'s output;
     layers above keep to that channel until one mixes channels (affine, convolution). ``shapes[k]`` is
@@ -257,15 +257,15 @@ def _move_elements(stack, params, index, shapes):
         yield int(np.prod(shapes[above + 1])) * fraction, read
 
 
-def _moved_flops(stack, params, index, shapes, n_out):
+def _moved_flops(stack, index, shapes, per_layer, n_out):
     """About the operations, in the general path's (``MOVE_PRODUCT_WEIGHT``, ``MOVE_ELEMENT_WEIGHT``),
     of carrying one entry's move of layer ``index`` to the loss for one sample (``_move_elements``): a
-    layer above that mixes channels does its products for the moving share of its input only."""
+    layer above that mixes channels does its products (``per_layer``, ``_layer_flops``) for the moving
+    share of its input only."""
     products = elements = 0.0
-    for offset, (size, read) in enumerate(_move_elements(stack, params, index, shapes)):
-        layer = stack.layers[index + offset]
-        if offset and hasattr(layer, "W"):
-            products += _layer_flops(layer, shapes[index + offset], params) / 2 * read
+    for offset, (size, read) in enumerate(_move_elements(stack, index, shapes)):
+        if offset and hasattr(stack.layers[index + offset], "W"):
+            products += per_layer[index + offset] / 2 * read
         elements += size
     return MOVE_PRODUCT_WEIGHT * products + MOVE_ELEMENT_WEIGHT * elements + MOVE_LOSS_WEIGHT * n_out
 
@@ -286,7 +286,7 @@ def estimated_flops(stack, params, n_samples):
         if not entries:
             continue
         if _moves_reach_the_loss(stack, index):
-            per_entry = _moved_flops(stack, params, index, shapes, n_out)
+            per_entry = _moved_flops(stack, index, shapes, per_layer, n_out)
         else:  # the moved output (copied), then the layers above and the loss, for +h and for -h
             per_entry = 2 * (2 * int(np.prod(shapes[index + 1])) + sum(per_layer[index + 1:]) + 20 * n_out)
         total += entries * n_samples * per_entry
