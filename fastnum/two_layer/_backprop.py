@@ -53,7 +53,7 @@ class Deltas(NamedTuple):
 @compiled_helper
 def _sample_deltas(b, t_b, W2, relu, fw, deltas):
     """Sample b's ``dy`` (its softmax minus the one-hot label, over B) and ``dz1``, from the forward pass
-    in ``fw`` (a ``ForwardCache``'s ``a1``, ``z1``, ``a2``)."""
+    in ``fw`` (``_forward.Activations``)."""
     a1, z1, a2, dy, dz1 = fw.a1, fw.z1, fw.a2, deltas.dy, deltas.dz1
     n_samples = a2.shape[0]
     n_hidden, n_out = W2.shape
@@ -96,7 +96,7 @@ def _hidden_unit_sums(j, z1, dy, dz1, grad_b1, grad_W2):
 @njit(**NJIT_OPTIONS)
 def backprop_worker(counters, x, t, W2, relu, fw, deltas, grads):
     """Gradients of the book's loss into ``grads`` (a ``Gradients``), on every thread, from the forward
-    pass in ``fw``; ``deltas`` (``Deltas``) is scratch.
+    pass in ``fw`` (``_forward.Activations``); ``deltas`` (``Deltas``) is scratch.
 
     Two phases: per sample its ``dy`` and ``dz1`` rows; then, once every
     sample is done, the hidden units' ``db1``/``dW2`` rows, ``db2``, and

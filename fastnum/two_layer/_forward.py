@@ -35,8 +35,8 @@ from numba import njit
 from .._config import LOG_EPS, NJIT_OPTIONS, H, compiled_helper
 from .._workers import new_counters, parallel_worker, run_parallel
 from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
-from ..kernels.distinct_values import DistinctValues, _distinct_values_into
-from ..kernels.perturbed_losses import ForwardCache, _sample_caches
+from ..kernels.distinct_values import _distinct_values_into
+from ..kernels.perturbed_losses import _sample_caches
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp
 
@@ -48,6 +48,17 @@ TASKS, DONE = 1, 2
 
 SAMPLES_PER_TASK = 4
 """Samples per task of the forward-only modes (one scratch list of pixels each)."""
+
+
+class Activations(NamedTuple):
+    """The forward pass of a batch: what ``sample_pass_worker`` writes and backprop reads."""
+
+    a1: np.ndarray
+    """(B, H) hidden pre-activations."""
+    z1: np.ndarray
+    """(B, H) hidden activations."""
+    a2: np.ndarray
+    """(B, O) logits."""
 
 
 class TwoLayerParams(NamedTuple):
@@ -104,12 +115,11 @@ def _scores_to_output(mode, a2_row, target, out_row):
 @parallel_worker
 @njit(**NJIT_OPTIONS)
 def sample_pass_worker(counters, mode, x, t, params, relu, fw, out):
-    """Per sample, on every thread (``fastnum._workers.run_parallel``): the forward pass into
-    ``fw.a1``, ``fw.z1``, ``fw.a2``, then what ``mode`` asks for.
+    """Per sample, on every thread (``fastnum._workers.run_parallel``): the forward pass into ``fw``
+    (``Activations``), then what ``mode`` asks for.
 
     ``out`` is (B, O): ``LOSSES`` writes each sample's loss into column 0,
-    ``PROBABILITIES`` the softmax. Only ``fw.a1``, ``fw.z1`` and ``fw.a2``
-    are touched (``forward_buffers``). ``t`` is read by ``LOSSES``.
+    ``PROBABILITIES`` the softmax. ``t`` is read by ``LOSSES``.
     """
     n_samples = x.shape[0]
     n_tasks = (n_samples + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK
@@ -143,35 +153,15 @@ def gradient_caches_worker(counters, x, t, params, relu, h, fw, dv):
     wait_for(counters, DONE, n_samples)
 
 
-_EMPTY_2D = np.empty((0, 0))
-_EMPTY_1D = np.empty(0)
-_EMPTY_INT_2D = np.empty((0, 0), dtype=np.int64)
-_EMPTY_INT_1D = np.empty(0, dtype=np.int64)
-NO_LABELS = _EMPTY_INT_1D
+NO_LABELS = np.empty(0, dtype=np.int64)
 """``t`` of the modes that read no label."""
-NO_OUTPUT = _EMPTY_2D
+NO_OUTPUT = np.empty((0, 0))
 """``out`` of the modes that write none."""
 
 
-def forward_buffers(a1, z1, a2):
-    """A ``ForwardCache`` holding just the forward pass's buffers (the other fields empty: the
-    forward-only modes never touch them), typed as the gradient's, so one compiled worker serves both."""
-    return ForwardCache(a1=a1, z1=z1, a2=a2, one_minus_z1=_EMPTY_2D, exps=_EMPTY_2D, row_max=_EMPTY_1D,
-                        target_exp=_EMPTY_1D, logits_T=_EMPTY_2D, max_without_T=_EMPTY_2D,
-                        sum_without_T=_EMPTY_2D, exps_T=_EMPTY_2D, z1_T=_EMPTY_2D)
-
-
-NO_DISTINCT_VALUES = DistinctValues(
-    values=_EMPTY_2D, n_values=_EMPTY_INT_1D, nonzero_idx=_EMPTY_INT_2D, n_nonzero=_EMPTY_INT_1D, codes=_EMPTY_INT_2D,
-    one_code=_EMPTY_INT_1D, expm1_minus_step=_EMPTY_2D, expm1_plus_step=_EMPTY_2D, max_abs_value=_EMPTY_1D,
-    tables=_EMPTY_INT_2D, used_slots=_EMPTY_INT_2D,
-)
-"""``dv`` of the forward-only modes."""
-
-
-def sample_pass_call(mode, x, t, params, relu, fw, dv=NO_DISTINCT_VALUES, out=NO_OUTPUT):
-    """The (worker, arguments) of one pass: ``gradient_caches_worker`` for ``GRADIENT_CACHES`` (into ``fw``
-    and ``dv``), else ``sample_pass_worker`` (into ``fw``'s forward buffers and ``out``)."""
+def sample_pass_call(mode, x, t, params, relu, fw, dv=None, out=NO_OUTPUT):
+    """The (worker, arguments) of one pass: ``gradient_caches_worker`` for ``GRADIENT_CACHES`` (into ``fw``,
+    a ``ForwardCache``, and ``dv``), else ``sample_pass_worker`` (into ``fw``, ``Activations``, and ``out``)."""
     labels = NO_LABELS if t is None else t
     if mode == GRADIENT_CACHES:
         return gradient_caches_worker, (new_counters(), x, labels, TwoLayerParams(*params), relu, H, fw, dv)
@@ -201,7 +191,7 @@ def predicted_labels(x, W1, b1, W2, b2, relu):
     for start in range(0, n_samples, rows):
         stop = min(n_samples, start + rows)
         m = stop - start
-        fw = forward_buffers(a1[:m], z1[:m], a2[:m])
+        fw = Activations(a1[:m], z1[:m], a2[:m])
         run_parallel(*sample_pass_call(PROBABILITIES, x[start:stop], None, (W1, b1, W2, b2), relu, fw, out=y[:m]))
         labels[start:stop] = np.argmax(y[:m], axis=1)
     return labels

@@ -20,8 +20,8 @@ from ._forward import (
     GRADIENT_CACHES,
     LOSSES,
     PROBABILITIES,
+    Activations,
     TwoLayerParams,
-    forward_buffers,
     predicted_labels,
     sample_pass_call,
 )
@@ -52,7 +52,7 @@ class _Workspace:
         self.a2 = np.empty((n_samples, n_out))
         self.out = np.empty((n_samples, n_out))
         """Per-sample losses (column 0) or probabilities."""
-        self.forward = forward_buffers(self.a1, self.z1, self.a2)
+        self.forward = Activations(self.a1, self.z1, self.a2)
         self._incremental = None
         self._backprop = None
 
