@@ -365,14 +365,14 @@ def output_row_gradient(j, t, settings, W_last, top, scratch, top_grads):
 
 
 @compiled_helper
-def _hidden_unit_gradient(k, j, t, layers, settings, caches, scratch, grads):
+def _hidden_unit_gradient(k, j, t, layers, settings, caches, task_scratch, grads):
     """Column j of hidden layer k's weight gradient and ``b_k[j]``'s: the perturbations of unit j (its
-    scratch: slot ``N k + j`` of ``scratch``, a ``PerturbScratch``; ``grads``: a ``DeepGradients``)."""
+    scratch: slot ``N k + j`` of ``task_scratch``, a ``PerturbScratch``; ``grads``: a ``DeepGradients``)."""
     relu, h, weight_decay_lambda = settings.relu, settings.h, settings.weight_decay_lambda
     hc, dv, top = caches.hidden, caches.distinct, caches.top
     slot = hc.A.shape[2] * k + j
-    deep_scratch = scratch.deep[slot]
-    scratch = scratch.hidden[slot]
+    deep_scratch = task_scratch.deep[slot]
+    scratch = task_scratch.hidden[slot]
     n_hidden_layers = layers.sizes.shape[0] - 2
     last = n_hidden_layers - 1
     n_in = layers.sizes[k]
