@@ -412,8 +412,8 @@ def test_precompile_of_one_network_and_its_arguments(monkeypatch):
     network = fastnum.MultiLayerNetExtend(12, [4, 3], 2, use_batchnorm=True)
     report = fastnum.precompile(network, jobs=3)
     assert [r.spec for r in seen["requests"]] == [network.spec()]
-    # batch norm's forward and perturb workers, and the pool's spin
-    assert seen["pending"] == [0, 1, 2] and seen["processes"] == 3
+    # batch norm's forward and hidden-unit workers, the last layer's rows, and the pool's spin
+    assert seen["pending"] == [0, 1, 2, 3] and seen["processes"] == 3
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         fastnum.precompile(network, jobs=0)
     assert report.processes == seen["processes"]

@@ -109,3 +109,39 @@ def test_the_package_imports_with_numba_jit_disabled():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, NUMBA_DISABLE_JIT="1"))
     assert done.returncode == 0, done.stderr
+
+
+def _compiled_functions():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(
+                    _name(d) in JIT_NAMES | {"compiled_helper"} for d in node.decorator_list):
+                yield str(path.relative_to(PACKAGE)), node
+
+
+def _is_number(node):
+    """A number written out, or ``np.nan`` / ``np.inf`` (what a fill may be: it cannot mismatch a shape)."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    if isinstance(node, ast.Attribute):
+        return node.attr in {"nan", "inf"}
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+
+
+def test_no_kernel_copies_an_array_into_a_slice():
+    """``a[i:j] = b`` (an array) in a kernel makes numba compile its shape-mismatch message, string
+    formatting and all: about 3.5 s per process that compiles the kernel (numba's compile events showed
+    ``raise_with_shape_context`` under the batch-norm and ``method="full"`` kernels). A loop, or a fill
+    with a number, compiles none of it. A fill with a computed scalar is written as a loop too: the
+    source cannot tell it from an array."""
+    offenders, functions = [], 0
+    for module, function in _compiled_functions():
+        functions += 1
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Assign) or _is_number(node.value):
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and any(isinstance(n, ast.Slice) for n in ast.walk(target.slice)):
+                    offenders.append(f"{module}:{node.lineno} ({function.name})")
+    assert functions >= 50  # the check saw the kernels and their helpers
+    assert not offenders, "array copied into a slice in compiled code: " + ", ".join(offenders)

@@ -21,20 +21,25 @@ def pack_layers(weights, biases):
 
 
 def interleaved_tasks(sizes):
-    """(task_layer, task_unit): every hidden unit of every layer and every row of the last layer
-    (plus its bias row), dealt round-robin across the layers.
+    """(task_layer, task_unit): every hidden unit of every layer, dealt round-robin across the layers.
 
-    The parallel loop gives each thread a contiguous share of the tasks; dealt
-    this way each share holds about the same mix of cheap and costly tasks.
+    The threads take tasks in order; dealt this way the costly units of deep
+    layers and the cheap ones of the layers above alternate, and no thread
+    is left with a run of costly ones at the end.
     """
     n_hidden_layers = len(sizes) - 2
     per_layer = [[(k, j) for j in range(sizes[k + 1])] for k in range(n_hidden_layers)]
-    per_layer.append([(n_hidden_layers, j) for j in range(sizes[n_hidden_layers] + 1)])
     order = []
     for r in range(max(len(tasks) for tasks in per_layer)):
         order += [tasks[r] for tasks in per_layer if r < len(tasks)]
     layer, unit = zip(*order)
     return np.array(layer, dtype=np.int64), np.array(unit, dtype=np.int64)
+
+
+def last_weights(layers):
+    """The last affine layer's weights as a (sizes[K], sizes[K + 1]) view of ``layers.W`` (its block is last)."""
+    n_top, n_out = int(layers.sizes[-2]), int(layers.sizes[-1])
+    return layers.W[int(layers.w_off[-1]):].reshape(n_top, n_out)
 
 
 def top_forward_cache(n_samples, n_top, n_out):

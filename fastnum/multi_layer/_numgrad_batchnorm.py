@@ -30,10 +30,11 @@ values: no expansion, nothing truncated.
 Arrays are laid out unit-major (unit, sample), so that every inner loop runs
 over the samples of one unit and vectorises. ``forward_worker`` computes
 the cached training forward pass (one phase per layer, its units as tasks);
-``perturb_worker`` runs one task per hidden unit and per row of the
-last layer (those reuse ``kernels.perturbed_losses._output_row_gradient``: a
-last-layer weight moves one logit of each sample), each with its own scratch
-and sums in a fixed order: bitwise the same for any thread count.
+``hidden_units_worker`` runs one task per hidden unit, and the per-sample
+gradient's ``output_rows_worker`` one per row of the last layer (a
+last-layer weight moves one logit of each sample: one compiled kernel
+serves both networks), each with its own scratch and sums in a fixed order:
+bitwise the same for any thread count.
 """
 
 from typing import NamedTuple
@@ -47,7 +48,7 @@ from ..kernels.activations import hidden_activation
 from ..kernels.perturbed_losses import _sample_caches
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
-from ._numgrad_per_sample import PerturbTasks, Settings, bias, output_row_gradient, weights
+from ._numgrad_per_sample import PerturbTasks, Settings, bias, output_rows_worker, weights
 
 BN_EPS = 10e-7
 """The constant the book's ``BatchNormalization`` adds to the variance."""
@@ -302,8 +303,9 @@ def _perturbed_probabilities(entry, layers, norm, relu, t, cache, scratch, prob)
             _affine_rows(cur, n_cur, W, bias_row, nxt, c)
             _normalise_row(nxt[c], gamma[start + c], beta[start + c], relu, cache.keepT[layer, c], scratch.no_row,
                            nxt[c])
-        for c in range(n_up):
-            cur[c, :] = nxt[c, :]
+        for c in range(n_up):  # element by element: a slice copy compiles numba's shape-mismatch
+            for b in range(n_samples):  # message, about 3.9 s of string code
+                cur[c, b] = nxt[c, b]
         n_cur = n_up
 
 
@@ -424,25 +426,18 @@ class BatchNormGradients(NamedTuple):
 
 
 PERTURB_TASKS, PERTURB_DONE = 1, 2
-"""``perturb_worker``'s slots of the call's counters."""
+"""``hidden_units_worker``'s slots of the call's counters."""
 
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def perturb_worker(counters, t, layers, norm, settings, cache, top, tasks, output_scratch, grads, top_grads):
-    """Every gradient entry, one task per hidden unit and per row of the last layer (``tasks``, a
-    ``PerturbTasks``: interleaved), on every thread."""
-    n_hidden_layers = layers.sizes.shape[0] - 2
-    W_last = weights(layers, n_hidden_layers)
+def hidden_units_worker(counters, t, layers, norm, settings, cache, tasks, grads):
+    """Every hidden layer's entries, one unit per task (``tasks``, a ``PerturbTasks``: the layers
+    interleaved), on every thread."""
     n_tasks = tasks.layer.shape[0]
     task = take(counters, PERTURB_TASKS)
     while task < n_tasks:
-        k = tasks.layer[task]
-        j = tasks.unit[task]
-        if k < n_hidden_layers:
-            _hidden_unit_gradient(k, j, t, layers, norm, settings, cache, grads)
-        else:
-            output_row_gradient(j, t, settings, W_last, top, output_scratch[j], top_grads)
+        _hidden_unit_gradient(tasks.layer[task], tasks.unit[task], t, layers, norm, settings, cache, grads)
         finish(counters, PERTURB_DONE)
         task = take(counters, PERTURB_TASKS)
     wait_for(counters, PERTURB_DONE, n_tasks)
@@ -488,13 +483,18 @@ class BatchNormGradient:
         return self.cache.mean[k, :n].copy(), self.cache.var[k, :n].copy()
 
     def calls(self, x, labels, layers, gamma, beta, relu, h, weight_decay_lambda):
-        """(kernel, arguments) of one gradient: the forward pass, then the perturbations."""
+        """(kernel, arguments) of one gradient: the forward pass, then the hidden units' and the last
+        layer's perturbations."""
+        from ._buffers import last_weights
+
         self.cache.XT[:] = x.T
         n_hidden_layers = len(self.sizes) - 2
+        settings = Settings(relu=bool(relu), h=float(h), weight_decay_lambda=float(weight_decay_lambda))
         return [
             (forward_worker, (new_counters(forward_counter_slots(n_hidden_layers)), layers, gamma, beta, relu, labels,
                               self.cache, self.top)),
-            (perturb_worker, (new_counters(), labels, layers, Normalisation(gamma, beta),
-                              Settings(relu=bool(relu), h=float(h), weight_decay_lambda=float(weight_decay_lambda)),
-                              self.cache, self.top, self.tasks, self.output_scratch, self.grads, self.top_grads)),
+            (hidden_units_worker, (new_counters(), labels, layers, Normalisation(gamma, beta), settings, self.cache,
+                                   self.tasks, self.grads)),
+            (output_rows_worker, (new_counters(), labels, settings, last_weights(layers), self.top,
+                                  self.output_scratch, self.top_grads)),
         ]

@@ -35,11 +35,12 @@ two-layer kernels. The weight decay term ``0.5 lambda sum W**2`` of the loss
 changes by ``0.5 lambda ((w + h)**2 - (w - h)**2)`` when ``w`` moves: that
 difference is added to each weight's entry.
 
-Two calls of workers run on every thread per gradient, as for the two-layer
-net: ``prepare_worker`` (per sample) and ``perturb_worker`` (per hidden unit
-of every layer and per row of the last layer, interleaved). Each task owns
-its entries and sums over samples in order: bitwise the same for any thread
-count.
+Three calls of workers run on every thread per gradient: ``prepare_worker``
+(per sample), ``hidden_units_worker`` (per hidden unit, the layers
+interleaved) and ``output_rows_worker`` (per row of the last layer, which
+the batch-norm gradient runs too). Two perturbation workers instead of one
+compile on two processes at once (a first run). Each task owns its entries
+and sums over samples in order: bitwise the same for any thread count.
 """
 
 from typing import NamedTuple
@@ -55,7 +56,6 @@ from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     TINY_STEP_GUARD,
     ForwardCache,
-    Gradients,
     SampleSteps,
     UnitState,
     _output_row_gradient,
@@ -136,7 +136,7 @@ class Settings(NamedTuple):
 
 
 class Caches(NamedTuple):
-    """What ``prepare_worker`` writes and ``perturb_worker`` reads."""
+    """What ``prepare_worker`` writes and the perturbation workers read."""
 
     hidden: HiddenCache
     distinct: DistinctValues
@@ -146,8 +146,7 @@ class Caches(NamedTuple):
 
 
 class PerturbTasks(NamedTuple):
-    """``perturb_worker``'s tasks: task n is unit ``unit[n]`` of hidden layer ``layer[n]``, or, when that
-    layer is K, row ``unit[n]`` of the last layer's weights (the bias when it is the last hidden width)."""
+    """``hidden_units_worker``'s tasks: task n is unit ``unit[n]`` of hidden layer ``layer[n]``."""
 
     layer: np.ndarray
     unit: np.ndarray
@@ -160,14 +159,6 @@ class PerturbScratch(NamedTuple):
     hidden: np.ndarray
     deep: np.ndarray
     output: np.ndarray
-
-
-class PerSampleGradients(NamedTuple):
-    """Where ``perturb_worker`` writes: the hidden layers' (``DeepGradients``), the last layer's
-    (``kernels.perturbed_losses.Gradients``)."""
-
-    hidden: DeepGradients
-    top: Gradients
 
 
 @compiled_helper(inline="always")
@@ -270,7 +261,7 @@ def _logits_of_sample(b, t_b, layers, hc, top):
     _sample_caches(b, t_b, top)
 
 
-PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 3, 4
+PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 1, 2
 """Slots of a call's counters (``kernels.tasks``)."""
 
 
@@ -428,20 +419,27 @@ def _hidden_unit_gradient(k, j, t, layers, settings, caches, task_scratch, grads
 
 @parallel_worker
 @njit(**NJIT_OPTIONS)
-def perturb_worker(counters, t, layers, settings, caches, tasks, scratch, grads):
-    """Every gradient entry from the caches, one task at a time (``tasks``, a ``PerturbTasks``: the
-    layers interleaved so that costly and cheap tasks alternate), on every thread."""
-    n_hidden_layers = layers.sizes.shape[0] - 2
-    W_last = weights(layers, n_hidden_layers)
+def hidden_units_worker(counters, t, layers, settings, caches, tasks, scratch, grads):
+    """Every hidden layer's entries from the caches, one unit per task (``tasks``, a ``PerturbTasks``:
+    the layers interleaved so that costly and cheap tasks alternate), on every thread."""
     n_tasks = tasks.layer.shape[0]
     task = take(counters, PERTURB_TASKS)
     while task < n_tasks:
-        k = tasks.layer[task]
-        j = tasks.unit[task]
-        if k < n_hidden_layers:
-            _hidden_unit_gradient(k, j, t, layers, settings, caches, scratch, grads.hidden)
-        else:
-            output_row_gradient(j, t, settings, W_last, caches.top, scratch.output[j], grads.top)
+        _hidden_unit_gradient(tasks.layer[task], tasks.unit[task], t, layers, settings, caches, scratch, grads)
+        finish(counters, PERTURB_DONE)
+        task = take(counters, PERTURB_TASKS)
+    wait_for(counters, PERTURB_DONE, n_tasks)
+
+
+@parallel_worker
+@njit(**NJIT_OPTIONS)
+def output_rows_worker(counters, t, settings, W_last, top, output_scratch, top_grads):
+    """The last layer's entries, one row of ``W_last`` (n_top, n_out) per task and the bias last, from its
+    caches ``top`` (a ``ForwardCache``), on every thread: the per-sample and the batch-norm gradients'."""
+    n_tasks = W_last.shape[0] + 1
+    task = take(counters, PERTURB_TASKS)
+    while task < n_tasks:
+        output_row_gradient(task, t, settings, W_last, top, output_scratch[task], top_grads)
         finish(counters, PERTURB_DONE)
         task = take(counters, PERTURB_TASKS)
     wait_for(counters, PERTURB_DONE, n_tasks)
@@ -495,11 +493,15 @@ class PerSampleGradient:
         self.top_grads = top_gradients(self.sizes[-2], n_out)
 
     def calls(self, x, labels, layers, relu, h, weight_decay_lambda):
-        """(kernel, arguments) of the two parallel regions of one gradient."""
+        """(kernel, arguments) of the three parallel regions of one gradient."""
+        from ._buffers import last_weights
+
         settings = Settings(relu=bool(relu), h=float(h), weight_decay_lambda=float(weight_decay_lambda))
         caches = Caches(hidden=self.hidden, distinct=self.distinct, top=self.top)
         return [
             (prepare_worker, (new_counters(), x, labels, layers, settings, caches, self.prepare_scratch)),
-            (perturb_worker, (new_counters(), labels, layers, settings, caches, self.tasks, self.scratch,
-                              PerSampleGradients(hidden=self.grads, top=self.top_grads))),
+            (hidden_units_worker, (new_counters(), labels, layers, settings, caches, self.tasks, self.scratch,
+                                   self.grads)),
+            (output_rows_worker, (new_counters(), labels, settings, last_weights(layers), self.top,
+                                  self.scratch.output, self.top_grads)),
         ]

@@ -111,7 +111,9 @@ def parameter_groups(n_in, n_hidden, n_out):
 def _copy_to_lanes(source, target):
     """``target[c, l] = source[c]`` for every lane: the unperturbed values."""
     for c in range(source.shape[0]):
-        target[c, :] = source[c]
+        value = source[c]
+        for lane in range(target.shape[1]):
+            target[c, lane] = value
 
 
 class PixelLists(NamedTuple):
@@ -219,7 +221,9 @@ def _add_lane_losses(x_row, nonzero_idx, n_nonzero, lane_pixel, target, W1, W2, 
         a2_flat[k] += b2_flat[k]
     # -log(softmax(a2)[target] + 1e-7), the row max subtracted
     row_max, exp_sum, loss_sum = lanes.row_max, lanes.exp_sum, lanes.loss_sum
-    row_max[:] = a2[0]
+    first_row = a2[0]
+    for lane in range(n_lanes):  # a loop, not row_max[:] = a2[0]: numba's array-to-slice copy
+        row_max[lane] = first_row[lane]  # compiles its shape-mismatch message (about 3.5 s, strings)
     for c in range(1, n_out):
         max_lanes(row_max, a2[c])
     exp_sum[:] = 0.0
@@ -265,7 +269,8 @@ def _list_nonzero_pixels(b, x, pixels):
     """Sample b's nonzero pixels, listed once, and where each pixel sits in that list."""
     nonzero_idx, n_nonzero, pixel_position = pixels.nonzero_idx, pixels.n_nonzero, pixels.pixel_position
     n_nonzero[b] = nonzero_pixels(x[b], nonzero_idx[b])
-    pixel_position[b, :] = n_nonzero[b]
+    for i in range(pixel_position.shape[1]):  # every pixel not listed: past the list's end
+        pixel_position[b, i] = n_nonzero[b]
     for p in range(n_nonzero[b]):
         pixel_position[b, nonzero_idx[b, p]] = p
 
