@@ -186,7 +186,8 @@ def networks_markdown(report):
             by_command.setdefault(row["command"], []).append(row["label"].split(" (")[0])
     if by_command:
         lines += ["", "Rows measured again since: " + "; ".join(
-            f"{', '.join(labels)}: `{command}`" for command, labels in by_command.items()) + "."]
+            f"{', '.join(f'“{label}”' for label in labels)}: `{command}`"  # quoted: labels hold commas
+            for command, labels in by_command.items()) + "."]
     plain = [row["label"].split(" (")[0] for row in report["networks"].values() if row.get("compiled") is False]
     if plain:
         lines += ["", f"{', '.join(plain)}: no compiled kernels (its gradient runs in numpy over fastnum's "

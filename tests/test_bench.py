@@ -143,7 +143,7 @@ def test_rows_measured_again_merge_into_the_stored_run_of_the_same_machine(tmp_p
     assert list(merged["networks"]) == ["a", "deep_convnet"] and merged["networks"]["a"] == stored["networks"]["a"]
     assert merged["networks"]["deep_convnet"]["fastnum_s"] == 1.0
     assert merged["command"] == "python -m bench --networks"
-    assert "Rows measured again since: DeepConvNet(): `python -m bench --networks --only deep_convnet`" in \
+    assert "Rows measured again since: “DeepConvNet()”: `python -m bench --networks --only deep_convnet`" in \
         networks_markdown(merged)
     with pytest.raises(SystemExit, match="rerun every row"):
         merge_rerun_rows(tmp_path / "networks.json", dict(rerun, machine=dict(machine, cpu="Intel")))
