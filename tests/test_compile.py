@@ -349,6 +349,26 @@ def test_every_kernel_is_what_compile_specs_list():
                 assert (kernel, signature_of(args)) in listed, (spec, dtype, kernel.__name__)
 
 
+def test_one_compiled_last_layer_kernel_serves_the_multi_layer_families():
+    """The last layer's rows are one kernel with one signature for MultiLayerNet, batch norm and
+    SimpleConvNet's dense layers: whichever compiles it first, the others load it."""
+    import fastnum
+    from fastnum._compile import signature_of
+    from fastnum.multi_layer._numgrad_per_sample import output_rows_worker
+
+    np.random.seed(0)
+    networks = [fastnum.MultiLayerNet(12, [4, 3], 2), fastnum.MultiLayerNetExtend(12, [5], 2, use_batchnorm=True),
+                fastnum.SimpleConvNet((1, 8, 8), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}, 4, 2)]
+    signatures = set()
+    for network in networks:
+        x = np.zeros((2,) + tuple(network.sample_shape))
+        rows = [args for kernel, args in network.kernel_calls("numerical_gradient", x, np.zeros(2, dtype=np.int64))
+                if kernel is output_rows_worker]
+        assert len(rows) == 1, type(network).__name__
+        signatures.add(signature_of(rows[0]))
+    assert len(signatures) == 1
+
+
 def test_requests_follow_the_gradient_and_refuse_one_a_network_lacks():
     from fastnum.precompiling import requests_for
 
