@@ -262,7 +262,7 @@ def _logits_of_sample(b, t_b, layers, hc, top):
 
 
 PREPARE_TASKS, PREPARE_DONE, PERTURB_TASKS, PERTURB_DONE = 1, 2, 1, 2
-"""Slots of a call's counters (``kernels.tasks``)."""
+"""Slots of a call's counters (``kernels.tasks``): every worker's call has counters of its own."""
 
 
 @parallel_worker
