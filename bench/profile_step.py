@@ -35,7 +35,7 @@ def profile(network, x, t, repeats):
     W1, b1, W2, b2 = params
     x64, labels, _ = network._inputs(x, t)
     relu = network._relu
-    ws = network._workspace(x64.shape[0]).incremental()
+    ws = network._driver(x64.shape[0]).incremental()
     fw, dv = ws.forward, ws.distinct
     grads = Gradients(W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
     def run(worker, *args):

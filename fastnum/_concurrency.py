@@ -43,7 +43,7 @@ class ThreadSafeNetwork:
     call anything, and unpickling (which calls ``__new__`` too) gets one.
     """
 
-    _BUFFER_ATTRIBUTES = ("_workspaces", "_drivers")
+    _BUFFER_ATTRIBUTES = ("_drivers",)
     """Caches of buffers, rebuilt on first use: not copied."""
 
     def __new__(cls, *args, **kwargs):

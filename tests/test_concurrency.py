@@ -93,7 +93,7 @@ def test_copies_get_a_lock_of_their_own_and_no_buffers(rng):
     x, t = _images(rng, 4, (30,)), np.arange(4) % 4
     expected = net.numerical_gradient(x, t)
     for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
-        assert twin._lock is not net._lock and twin._workspaces == {}
+        assert twin._lock is not net._lock and twin._drivers == {}
         got = twin.numerical_gradient(x, t)
         for key in expected:
             assert np.array_equal(got[key], expected[key])

@@ -291,9 +291,10 @@ def test_small_steps_use_the_kernel_without_general_paths(rng, monkeypatch):
     ``perturb_worker`` without the general paths compiled in (``general_paths=None``); large steps
     take it with them (``True``), and the stand-ins for the general paths in the first are NaN, so a
     wrong choice could not pass unseen."""
-    import fastnum.two_layer.net as net_module
+    import fastnum.two_layer._driver as driver_module
     from fastnum._config import H
     from fastnum._workers import launch
+    from fastnum.kernels.perturbed_losses import Gradients
     from fastnum.two_layer._numgrad_incremental import all_steps_small, perturb_worker
 
     x, t = naive.mnist_like_batch(rng, 8, n_in=20, n_out=4)
@@ -306,19 +307,34 @@ def test_small_steps_use_the_kernel_without_general_paths(rng, monkeypatch):
             calls.append(args[-1])
         return launch(kernel, args)
 
-    monkeypatch.setattr(net_module, "launch", recording_launch)
+    monkeypatch.setattr(driver_module, "launch", recording_launch)
     for params, expect_general in ((small, False), (large, True)):
         net = naive.net_with(params)
         calls.clear()
         _all_close(net.numerical_gradient(x, t), naive.numerical_gradient_net(params, x, t), atol=1e-10)
         assert calls == [True if expect_general else None]
-        ws = net._workspace(8).incremental()
+        ws = net._driver(8).incremental()
         assert all_steps_small(False, H, ws.distinct.max_abs_value, params["W2"], ws.forward.z1) != expect_general
     # the small-steps worker on the large-step batch: its stand-ins leave NaN, never a wrong number
     net = naive.net_with(large)
     x64, labels, _ = net._inputs(x, t)
     params = net._params()
-    grads = net._incremental_grads(params)
-    for call in net._incremental_calls(x64, labels, params, grads):
+    grads = Gradients(*(np.empty_like(p) for p in params))
+    for call in net._driver(8).incremental_calls(x64, labels, params, grads):
         launch(*call)
     assert np.isnan(grads.W1).any()
+
+
+def test_an_activation_set_after_construction_is_what_every_method_uses(rng):
+    """The driver of a batch size is built for one activation: setting ``activation`` later must not
+    leave a call on the old one (the buffers are cached per batch size)."""
+    from fastnum._first_run import compile_now
+
+    x, t = naive.mnist_like_batch(rng, 6, n_in=20, n_out=4)
+    params = naive.random_params(rng, 20, 5, 4, scale=0.05)
+    net = naive.net_with(params)
+    with compile_now():
+        net.numerical_gradient(x, t)  # builds the sigmoid driver of batches of 6
+        net.activation = "relu"
+        _all_close(net.numerical_gradient(x, t), naive.numerical_gradient_net(params, x, t, "relu"), atol=1e-10)
+        assert np.isclose(net.loss(x, t), naive.loss(params, x.astype(np.float64), t, "relu"), rtol=0, atol=1e-12)

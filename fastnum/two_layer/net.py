@@ -6,99 +6,16 @@ from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
 from .._validate import PARAM_NAMES, as_batch, as_labels, as_params
-from .._workers import launch, new_counters
 from ..kernels.activations import ACTIVATIONS
-from ..kernels.distinct_values import DistinctValues, hash_table_size, padded_width
-from ..kernels.perturbed_losses import N_SCRATCH_ROWS, ForwardCache, Gradients
+from ..kernels.perturbed_losses import Gradients
 from ..layers import Affine, ForwardPass, LayerStack, Relu, Sigmoid, SoftmaxWithLoss
 from ..layers.numerical import estimated_flops
 from ..layers.numerical import numerical_gradient as layer_stack_gradient
 from ..progress import first_call_notice
-from ._backprop import Deltas, backprop_worker
-from ._forward import (
-    FORWARD,
-    GRADIENT_CACHES,
-    LOSSES,
-    PROBABILITIES,
-    Activations,
-    TwoLayerParams,
-    predicted_labels,
-    sample_pass_call,
-)
-from ._numgrad_full import PixelLists, full_worker, parameter_groups
-from ._numgrad_incremental import (
-    UNITS_PER_BLOCK,
-    IncrementalScratch,
-    all_steps_small,
-    n_unit_blocks,
-    perturb_worker,
-)
+from ._driver import TwoLayerDriver
+from ._forward import FORWARD, LOSSES, PROBABILITIES, predicted_labels
 
 GRADIENT_METHODS = ("incremental", "full")
-
-
-class _Workspace:
-    """Buffers for one batch size, allocated once and reused by every call.
-
-    The forward buffers are made at once; those of the incremental gradient
-    and of backprop only when first needed, so that ``predict`` on a whole
-    data set allocates no more than its activations.
-    """
-
-    def __init__(self, n_samples, n_in, n_hidden, n_out):
-        self.sizes = (n_samples, n_in, n_hidden, n_out)
-        self.a1 = np.empty((n_samples, n_hidden))
-        self.z1 = np.empty((n_samples, n_hidden))
-        self.a2 = np.empty((n_samples, n_out))
-        self.out = np.empty((n_samples, n_out))
-        """Per-sample losses (column 0) or probabilities."""
-        self.forward = Activations(self.a1, self.z1, self.a2)
-        self._incremental = None
-        self._backprop = None
-
-    def incremental(self):
-        if self._incremental is None:
-            self._incremental = _IncrementalBuffers(self)
-        return self._incremental
-
-    def backprop(self):
-        if self._backprop is None:
-            n_samples, _, n_hidden, n_out = self.sizes
-            self._backprop = Deltas(dy=np.empty((n_samples, n_out)), dz1=np.empty((n_samples, n_hidden)))
-        return self._backprop
-
-
-class _IncrementalBuffers:
-    """What the incremental numerical gradient needs besides the forward pass."""
-
-    def __init__(self, workspace):
-        n_samples, n_in, n_hidden, n_out = workspace.sizes
-        width = padded_width(n_in)
-        self.forward = ForwardCache(
-            a1=workspace.a1, z1=workspace.z1, a2=workspace.a2,
-            one_minus_z1=np.empty((n_samples, n_hidden)), exps=np.empty((n_samples, n_out)),
-            row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
-            logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
-            sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),
-            z1_T=np.empty((n_hidden + 1, n_samples)),
-        )
-        # distinct pixel values per sample (+1 for the bias "pixel"), padded
-        self.distinct = DistinctValues(
-            values=np.empty((n_samples, width)), n_values=np.empty(n_samples, dtype=np.int64),
-            nonzero_idx=np.empty((n_samples, n_in), dtype=np.int64), n_nonzero=np.empty(n_samples, dtype=np.int64),
-            codes=np.empty((n_samples, n_in), dtype=np.int64), one_code=np.empty(n_samples, dtype=np.int64),
-            expm1_minus_step=np.empty((n_samples, width)), expm1_plus_step=np.empty((n_samples, width)),
-            max_abs_value=np.empty(n_samples),
-            tables=np.full((n_samples, hash_table_size(n_in)), -1, dtype=np.int64),
-            used_slots=np.empty((n_samples, width), dtype=np.int64),
-        )
-        n_blocks = n_unit_blocks(n_hidden)
-        self.scratch = IncrementalScratch(
-            hidden=np.empty((n_hidden, N_SCRATCH_ROWS, width)),
-            block_losses=np.empty((n_blocks, width, UNITS_PER_BLOCK)),
-            block_grads=np.empty((n_blocks, n_in + 1, UNITS_PER_BLOCK)),
-            output=np.empty((n_hidden + 1, n_samples)),
-        )
 
 
 class TwoLayerNet(ThreadSafeNetwork):
@@ -168,7 +85,7 @@ class TwoLayerNet(ThreadSafeNetwork):
         self.params["b1"] = np.zeros(hidden_size)
         self.params["W2"] = weight_init_std * np.random.randn(hidden_size, output_size)
         self.params["b2"] = np.zeros(output_size)
-        self._workspaces = {}
+        self._drivers = {}
 
     # -- the network protocol (fastnum.registry) ---------------------------------
 
@@ -194,10 +111,8 @@ class TwoLayerNet(ThreadSafeNetwork):
         """About the memory training needs: parameters, gradients, the update's temporaries and the
         incremental gradient's buffers (its scratch rows are the widest: nine per hidden unit)."""
         n_hidden = spec["hidden"][0]
-        width = padded_width(n_in)
         n_params = (n_in + 1) * n_hidden + (n_hidden + 1) * n_out
-        scratch = n_hidden * (N_SCRATCH_ROWS * width + (n_in + 1)) + batch_size * (6 * n_hidden + 3 * n_in)
-        return 8 * (4 * n_params + scratch)
+        return 8 * 4 * n_params + TwoLayerDriver.buffer_bytes(batch_size, n_in, n_hidden)
 
     def param_shapes(self):
         """Every parameter's shape, in the book's order."""
@@ -230,15 +145,16 @@ class TwoLayerNet(ThreadSafeNetwork):
         take it): what ``fastnum._compile`` compiles and checks in numba's cache."""
         params = self._params()
         x, labels, _ = self._inputs(x, labels)
-        if method == "numerical_gradient":
-            return self._incremental_calls(x, labels, params, self._incremental_grads(params))
+        driver = self._driver(x.shape[0])
         grads = [np.empty_like(p) for p in params]
+        if method == "numerical_gradient":
+            return driver.incremental_calls(x, labels, params, Gradients(*grads))
         if method == "numerical_gradient_full":
-            return [self._full_call(x, labels, params, grads)]
+            return [driver.full_call(x, labels, params, grads)]
         if method == "gradient":
-            return self._backprop_calls(x, labels, params, grads)
+            return driver.backprop_calls(x, labels, params, grads)
         if method in ("loss", "predict", "accuracy"):
-            return [self._pass_call(LOSSES, x, labels, params)]
+            return [driver.pass_call(LOSSES, x, labels, params)]
         raise ValueError(f"TwoLayerNet has no method {method!r} with kernels")
 
     @property
@@ -267,14 +183,16 @@ class TwoLayerNet(ThreadSafeNetwork):
     def _relu(self):
         return self.activation == "relu"
 
-    def _workspace(self, n_samples):
-        workspace = self._workspaces.get(n_samples)
-        if workspace is None:
-            if len(self._workspaces) >= 4:  # e.g. train batch, last partial batch, probes
-                self._workspaces.clear()
-            workspace = _Workspace(n_samples, self.input_size, self.hidden_size, self.output_size)
-            self._workspaces[n_samples] = workspace
-        return workspace
+    def _driver(self, n_samples):
+        """The driver (``_driver.TwoLayerDriver``: buffers and kernel calls) of batches of ``n_samples``."""
+        # keyed by what the driver was built for too: an ``activation`` set after construction is honoured
+        key = (n_samples, self.input_size, self.hidden_size, self.output_size, self._relu)
+        driver = self._drivers.get(key)
+        if driver is None:
+            if len(self._drivers) >= 4:  # e.g. train batch, last partial batch, probes
+                self._drivers.clear()
+            driver = self._drivers[key] = TwoLayerDriver(*key)
+        return driver
 
     def _params(self):
         return as_params(self.params, self.input_size, self.hidden_size, self.output_size)
@@ -286,49 +204,10 @@ class TwoLayerNet(ThreadSafeNetwork):
         labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
         return x, labels, single
 
-    # -- the kernel calls of each method, built in one place -----------------
-    # Each returns (kernel, arguments) pairs; the methods run them with ``launch`` (workers on every
-    # thread, the rest directly), and ``fastnum._compile`` compiles them by their types, two
-    # processes at once.
-
-    def _pass_call(self, mode, x, labels, params):
-        """One pass over ``x`` (``_forward.sample_pass_call``: its worker by mode), into the workspace."""
-        ws = self._workspace(x.shape[0])
-        if mode == GRADIENT_CACHES:
-            buffers = ws.incremental()
-            return sample_pass_call(mode, x, labels, params, self._relu, buffers.forward, buffers.distinct)
-        return sample_pass_call(mode, x, labels, params, self._relu, ws.forward, out=ws.out)
-
-    def _incremental_calls(self, x, labels, params, grads):
-        W1, b1, W2, b2 = params
-        ws = self._workspace(x.shape[0]).incremental()
-        return [
-            self._pass_call(GRADIENT_CACHES, x, labels, params),
-            (perturb_worker, (new_counters(), labels, W2, self._relu, H, ws.forward, ws.distinct, ws.scratch, grads,
-                              None)),
-        ]
-
-    def _incremental_grads(self, params):
-        W1, b1, W2, b2 = params
-        return Gradients(W1=np.empty_like(W1), b1=np.empty_like(b1), W2=np.empty_like(W2), b2=np.empty_like(b2))
-
-    def _full_call(self, x, labels, params, grads):
-        groups = parameter_groups(self.input_size, self.hidden_size, self.output_size)
-        pixels = PixelLists(nonzero_idx=np.empty(x.shape, dtype=np.int64),
-                            n_nonzero=np.empty(x.shape[0], dtype=np.int64),
-                            pixel_position=np.empty(x.shape, dtype=np.int64))
-        return full_worker, (new_counters(), x, labels, TwoLayerParams(*params), self._relu, H, groups, pixels,
-                             Gradients(*grads))
-
-    def _backprop_calls(self, x, labels, params, grads):
-        ws = self._workspace(x.shape[0])
-        return [self._pass_call(FORWARD, x, None, params),
-                (backprop_worker, (new_counters(), x, labels, params[2], self._relu, ws.forward, ws.backprop(),
-                                   Gradients(*grads)))]
-
     def _forward(self, x, params, mode=FORWARD, labels=None):
-        launch(*self._pass_call(mode, x, labels, params))
-        return self._workspace(x.shape[0])
+        """One pass of ``mode`` on the driver of ``x``'s batch size; returns that driver (its ``forward``
+        and ``out`` hold the results)."""
+        return self._driver(x.shape[0]).run_pass(mode, x, params, labels)
 
     def _as_grads(self, W1, b1, W2, b2):
         return dict(zip(PARAM_NAMES, (W1, b1, W2, b2)))
@@ -401,26 +280,10 @@ class TwoLayerNet(ThreadSafeNetwork):
             return layer_stack_gradient(self.stack, dict(zip(PARAM_NAMES, params)), x, labels,
                                         ForwardPass(train=False), H)
         with first_call_notice(f"TwoLayerNet.numerical_gradient(method={method!r})"):
+            driver = self._driver(x.shape[0])
             if method == "full":
-                return self._numerical_gradient_full(x, labels, params)
-            return self._numerical_gradient_incremental(x, labels, params)
-
-    def _numerical_gradient_full(self, x, labels, params):
-        grads = [np.empty_like(p) for p in params]
-        launch(*self._full_call(x, labels, params, grads))
-        return self._as_grads(*grads)
-
-    def _numerical_gradient_incremental(self, x, labels, params):
-        grads = self._incremental_grads(params)
-        prepare, (perturb, perturb_args) = self._incremental_calls(x, labels, params, grads)
-        launch(*prepare)
-        ws = self._workspace(x.shape[0]).incremental()
-        if all_steps_small(self._relu, H, ws.distinct.max_abs_value, params[2], ws.forward.z1):
-            launch(perturb, perturb_args)
-        else:  # some step too large for the short series: the worker with the general paths
-            with first_call_notice("TwoLayerNet.numerical_gradient (large perturbation steps)"):
-                launch(perturb, perturb_args[:-1] + (True,))
-        return self._as_grads(grads.W1, grads.b1, grads.W2, grads.b2)
+                return self._as_grads(*driver.run_full(x, labels, params))
+            return self._as_grads(*driver.run_incremental(x, labels, params))
 
     @serialised
     def gradient(self, x, t):
@@ -430,8 +293,6 @@ class TwoLayerNet(ThreadSafeNetwork):
         if numpy_path(self, "gradient", x, labels):
             return self.stack.gradient(dict(zip(PARAM_NAMES, params)), x, labels, ForwardPass(train=False))
         with first_call_notice("TwoLayerNet.gradient"):
-            grads = [np.empty_like(p) for p in params]
-            for call in self._backprop_calls(x, labels, params, grads):
-                launch(*call)
+            grads = self._driver(x.shape[0]).run_backprop(x, labels, params)
         return self._as_grads(*grads)
 
