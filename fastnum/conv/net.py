@@ -16,6 +16,7 @@ from .._workers import launch
 from ..layers import Affine, Convolution, ForwardPass, LayerStack, Pooling, Relu, SoftmaxWithLoss
 from ..layers.numerical import estimated_flops
 from ..layers.numerical import numerical_gradient as layer_stack_gradient
+from ..multi_layer._buffers import pack_layers, unpack_hidden_weights
 from ..multi_layer._passes import cross_entropy
 from ..progress import first_call_notice
 from ._numgrad import ConvNetGradient
@@ -191,8 +192,6 @@ class SimpleConvNet(ThreadSafeNetwork):
 
     def _gradient_calls(self, params, x, labels):
         """(driver, the numerical gradient's (kernel, arguments) pairs) for a batch like ``x``."""
-        from ..multi_layer._buffers import pack_layers
-
         driver = self._drivers.get(x.shape[0])
         if driver is None:
             self._drivers.clear()
@@ -295,8 +294,6 @@ class SimpleConvNet(ThreadSafeNetwork):
         dict
             ``W1``, ``b1``, ``W2``, ``b2``, ``W3``, ``b3``, shaped like ``params``.
         """
-        from ..multi_layer._buffers import unpack_hidden_weights
-
         params = self._params()
         x, labels = self._inputs(x, t)
         if numpy_path(self, "numerical_gradient", x, labels):

@@ -1,9 +1,23 @@
 """What both multi-layer gradient drivers build: flat parameters, the task order, the last layer's caches."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..kernels.perturbed_losses import ForwardCache, Gradients
-from ._numgrad_per_sample import Layers
+
+
+class Layers(NamedTuple):
+    """The parameters of the affine layers, flat: layer l maps ``sizes[l]`` to ``sizes[l + 1]`` units."""
+
+    sizes: np.ndarray
+    """(K + 2,) int64: input, hidden layers, output."""
+    W: np.ndarray
+    """All weights, each layer's (sizes[l], sizes[l + 1]) block row-major from ``w_off[l]``."""
+    w_off: np.ndarray
+    b: np.ndarray
+    """All biases, layer l's from ``b_off[l]``."""
+    b_off: np.ndarray
 
 
 def pack_layers(weights, biases):

@@ -48,6 +48,7 @@ from ..kernels.activations import hidden_activation
 from ..kernels.perturbed_losses import _sample_caches
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
+from ._buffers import interleaved_tasks, last_weights, top_forward_cache, top_gradients, transposed_weight_offsets
 from ._numgrad_per_sample import PerturbTasks, Settings, bias, output_rows_worker, weights
 
 BN_EPS = 10e-7
@@ -454,8 +455,6 @@ class BatchNormGradient:
     """
 
     def __init__(self, sizes, n_samples):
-        from ._buffers import interleaved_tasks, top_forward_cache, top_gradients, transposed_weight_offsets
-
         self.sizes = tuple(int(s) for s in sizes)
         n_hidden_layers = len(sizes) - 2
         widest = max(self.sizes[1:-1])
@@ -485,8 +484,6 @@ class BatchNormGradient:
     def calls(self, x, labels, layers, gamma, beta, relu, h, weight_decay_lambda):
         """(kernel, arguments) of one gradient: the forward pass, then the hidden units' and the last
         layer's perturbations."""
-        from ._buffers import last_weights
-
         self.cache.XT[:] = x.T
         n_hidden_layers = len(self.sizes) - 2
         settings = Settings(relu=bool(relu), h=float(h), weight_decay_lambda=float(weight_decay_lambda))

@@ -65,23 +65,11 @@ from ..kernels.perturbed_losses import (
 )
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import SMALL_EXP_GUARD, exp, log
+from ._buffers import interleaved_tasks, last_weights, top_forward_cache, top_gradients, transposed_weight_offsets
 
 CROSSING_MARGIN = 1.0 - 2.0**-40
 """A ReLU above the perturbed unit counts as fixed only while its input's largest move stays
 below ``|pre-activation| * CROSSING_MARGIN``."""
-
-
-class Layers(NamedTuple):
-    """The parameters of the affine layers, flat: layer l maps ``sizes[l]`` to ``sizes[l + 1]`` units."""
-
-    sizes: np.ndarray
-    """(K + 2,) int64: input, hidden layers, output."""
-    W: np.ndarray
-    """All weights, each layer's (sizes[l], sizes[l + 1]) block row-major from ``w_off[l]``."""
-    w_off: np.ndarray
-    b: np.ndarray
-    """All biases, layer l's from ``b_off[l]``."""
-    b_off: np.ndarray
 
 
 @compiled_helper(inline="always")
@@ -456,8 +444,6 @@ class PerSampleGradient:
     """
 
     def __init__(self, sizes, n_samples):
-        from ._buffers import interleaved_tasks, top_forward_cache, top_gradients, transposed_weight_offsets
-
         self.sizes = tuple(int(s) for s in sizes)
         n_hidden_layers = len(sizes) - 2
         widest = max(self.sizes[1:-1])
@@ -494,8 +480,6 @@ class PerSampleGradient:
 
     def calls(self, x, labels, layers, relu, h, weight_decay_lambda):
         """(kernel, arguments) of the three parallel regions of one gradient."""
-        from ._buffers import last_weights
-
         settings = Settings(relu=bool(relu), h=float(h), weight_decay_lambda=float(weight_decay_lambda))
         caches = Caches(hidden=self.hidden, distinct=self.distinct, top=self.top)
         return [
