@@ -108,14 +108,67 @@ def _make_cache_folder(kernel):
             pass
 
 
+def _discard_unreadable_index(kernel):
+    """Remove ``kernel``'s cache index when it cannot be read; returns whether it did.
+
+    numba unpickles an index before it checks whether the index is stale
+    (its source stamp), and it reads the index both to load a kernel and to
+    save one. An index written by an earlier fastnum whose argument types
+    name a class since moved or renamed (a NamedTuple of a kernel's
+    arguments), in a file of the same name (the kernel's name and first
+    line), fails with ``AttributeError`` instead of counting as stale: the
+    first call after an upgrade would crash. A stale index is what numba
+    overwrites anyway, so removing an unreadable one loses nothing.
+    """
+    try:
+        cache_file = kernel._cache._cache_file
+        index_path = cache_file._index_path
+    except AttributeError:  # no cache (NUMBA_DISABLE_JIT), or another numba's internals
+        return False
+    try:
+        cache_file._load_index()
+        return False
+    except Exception:  # noqa: BLE001 - whatever it names is gone: the index can only be stale
+        try:
+            os.remove(index_path)
+        except OSError:
+            return False
+        return True
+
+
+_INDEXES_CHECKED = []
+"""Holds True once this process has looked for unreadable indexes (``discard_unreadable_indexes``)."""
+
+
+def discard_unreadable_indexes():
+    """Once per process, before its first compile or load: remove every unreadable cache index of
+    fastnum's compiled functions, workers and helpers alike (``_discard_unreadable_index``); a helper's
+    index is read whenever a worker that calls it compiles. Returns how many it removed."""
+    if _INDEXES_CHECKED:
+        return 0
+    _INDEXES_CHECKED.append(True)
+    from numba.core.dispatcher import Dispatcher
+
+    seen, removed = set(), 0
+    for name, module in list(sys.modules.items()):
+        if name != "fastnum" and not name.startswith("fastnum."):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher) and id(value) not in seen:
+                seen.add(id(value))
+                removed += _discard_unreadable_index(value)
+    return removed
+
+
 def compile_kernel(kernel, signature, timeout=LOCK_TIMEOUT_S):
     """Compile (or load) ``kernel`` for ``signature``, holding its lock file: a process that finds
     another compiling it waits (up to ``timeout`` seconds; then ``filelock.Timeout``), then loads the
-    cache entry that one wrote."""
+    cache entry that one wrote. Indexes numba cannot read are removed first (``discard_unreadable_indexes``)."""
     if signature in kernel.overloads:
         return
     import filelock
 
+    discard_unreadable_indexes()
     _make_cache_folder(kernel)
     with filelock.FileLock(_lock_path(kernel, signature), timeout=timeout):
         kernel.compile(signature)

@@ -43,6 +43,12 @@ H = 1e-4
 LOG_EPS = 1e-7
 """The constant the book adds inside ``log`` in ``cross_entropy_error``."""
 
+BN_EPS = 10e-7
+"""The constant the book's ``BatchNormalization`` adds to the variance."""
+
+BN_MOMENTUM = 0.9
+"""The book's running-statistics momentum: ``running = 0.9 running + 0.1 batch``."""
+
 
 class _HelperDispatcher(CPUDispatcher):
     """numba's CPU dispatcher for a function without a Python entry point: a Python call raises."""

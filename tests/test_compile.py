@@ -459,3 +459,47 @@ def test_two_processes_share_the_kernels_as_a_queue():
         assert signature not in doubled.overloads
     assert compile_unclaimed([call]) == []
     assert signature in doubled.overloads and doubled(1.5) == 3.0
+
+
+UNREADABLE_INDEX = """
+import os, pickle, numpy as np
+from fastnum import _compile, _workers
+from fastnum.conv import _numgrad
+
+class Moved:  # a class an earlier version's index named, since moved or renamed
+    pass
+
+Moved.__module__, Moved.__qualname__ = "fastnum._workers", "Moved"
+_workers.Moved = Moved
+spoiled = (_workers._spin, _numgrad._conv_of_sample)  # a worker and a helper
+for dispatcher in spoiled:
+    cache_file = dispatcher._cache._cache_file
+    os.makedirs(os.path.dirname(cache_file._index_path), exist_ok=True)
+    with open(cache_file._index_path, "wb") as f:  # numba's layout: its version, then (stamp, overloads)
+        pickle.dump(cache_file._version, f)
+        f.write(pickle.dumps(((0.0, 0), {"key": Moved})))
+del _workers.Moved
+for dispatcher in spoiled:
+    try:
+        dispatcher._cache._cache_file._load_index()
+    except AttributeError:
+        pass
+    else:
+        raise SystemExit("the spoiled index loaded")
+signature = _compile.signature_of((np.zeros(1, dtype=np.int64), 0, 1))
+_compile.compile_kernel(_workers._spin, signature)
+assert signature in _workers._spin.overloads
+for dispatcher in spoiled:
+    dispatcher._cache._cache_file._load_index()  # readable again: the worker's rewritten, the helper's gone
+print("compiled past", len(spoiled), "unreadable indexes")
+"""
+
+
+def test_an_index_an_earlier_version_left_unreadable_is_removed_not_fatal(tmp_path):
+    """numba unpickles a kernel's cache index before it checks the index's stamp, so an index written by
+    an earlier fastnum that names a class since moved (a NamedTuple of a kernel's arguments) raised
+    ``AttributeError`` on the first call after an upgrade. Every unreadable index of fastnum's compiled
+    functions, a helper's included, is removed before the first compile (it could only be stale)."""
+    done = subprocess.run([sys.executable, "-c", UNREADABLE_INDEX], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)), cwd=ROOT)
+    assert done.returncode == 0 and "compiled past 2 unreadable indexes" in done.stdout, done.stderr

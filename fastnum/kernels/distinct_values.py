@@ -131,6 +131,20 @@ class DistinctValues(NamedTuple):
     used_slots: np.ndarray
 
 
+def distinct_values_buffers(rows, n_in):
+    """A ``DistinctValues`` for ``rows`` (a shape: the samples, or hidden layers and samples) of ``n_in``
+    inputs each: zeros, and hash tables of empty slots (-1)."""
+    rows, width = tuple(rows), padded_width(n_in)
+    return DistinctValues(
+        values=np.zeros(rows + (width,)), n_values=np.zeros(rows, dtype=np.int64),
+        nonzero_idx=np.zeros(rows + (n_in,), dtype=np.int64), n_nonzero=np.zeros(rows, dtype=np.int64),
+        codes=np.zeros(rows + (n_in,), dtype=np.int64), one_code=np.zeros(rows, dtype=np.int64),
+        expm1_minus_step=np.zeros(rows + (width,)), expm1_plus_step=np.zeros(rows + (width,)),
+        max_abs_value=np.zeros(rows), tables=np.full(rows + (hash_table_size(n_in),), -1, dtype=np.int64),
+        used_slots=np.zeros(rows + (width,), dtype=np.int64),
+    )
+
+
 @compiled_helper
 def _distinct_values_into(b, x_row, h, dv):
     """``_distinct_values_of_sample`` for sample b, into the tables of ``dv``."""

@@ -258,6 +258,24 @@ class ForwardCache(NamedTuple):
     """(H + 1, B) z1 transposed, and a last row of ones (the output bias's "activation")."""
 
 
+def forward_cache_buffers(n_samples, n_hidden, n_out, activations=None):
+    """A ``ForwardCache`` for ``n_samples`` samples of a hidden layer of ``n_hidden`` units and
+    ``n_out`` logits; its ``a1``, ``z1``, ``a2`` are ``activations``' when given (shared with the forward
+    pass that fills them), else new."""
+    if activations is None:
+        a1, z1, a2 = np.empty((n_samples, n_hidden)), np.empty((n_samples, n_hidden)), np.empty((n_samples, n_out))
+    else:
+        a1, z1, a2 = activations
+    return ForwardCache(
+        a1=a1, z1=z1, a2=a2,
+        one_minus_z1=np.empty((n_samples, n_hidden)), exps=np.empty((n_samples, n_out)),
+        row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
+        logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
+        sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),
+        z1_T=np.empty((n_hidden + 1, n_samples)),
+    )
+
+
 class Gradients(NamedTuple):
     """Where the kernels write the gradient, in the parameters' layout."""
 

@@ -10,11 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BN_EPS = 10e-7
-"""What the book's layer adds to the variance."""
-
-BN_MOMENTUM = 0.9
-"""The book's running-statistics momentum."""
+from .._config import BN_EPS, BN_MOMENTUM
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.perturbed_losses import ForwardCache, Gradients
+from ..kernels.perturbed_losses import Gradients
 
 
 class Layers(NamedTuple):
@@ -54,18 +54,6 @@ def last_weights(layers):
     """The last affine layer's weights as a (sizes[K], sizes[K + 1]) view of ``layers.W`` (its block is last)."""
     n_top, n_out = int(layers.sizes[-2]), int(layers.sizes[-1])
     return layers.W[int(layers.w_off[-1]):].reshape(n_top, n_out)
-
-
-def top_forward_cache(n_samples, n_top, n_out):
-    """A ``ForwardCache`` for the last hidden layer and the logits (the last layer's perturbations)."""
-    return ForwardCache(
-        a1=np.empty((n_samples, n_top)), z1=np.empty((n_samples, n_top)), a2=np.empty((n_samples, n_out)),
-        one_minus_z1=np.empty((n_samples, n_top)), exps=np.empty((n_samples, n_out)),
-        row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
-        logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
-        sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),
-        z1_T=np.empty((n_top + 1, n_samples)),
-    )
 
 
 def top_gradients(n_top, n_out):

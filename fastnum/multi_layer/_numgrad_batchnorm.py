@@ -42,17 +42,14 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
+from .._config import BN_EPS, LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import new_counters, parallel_worker
 from ..kernels.activations import hidden_activation
-from ..kernels.perturbed_losses import _sample_caches
+from ..kernels.perturbed_losses import _sample_caches, forward_cache_buffers
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
-from ._buffers import interleaved_tasks, last_weights, top_forward_cache, top_gradients, transposed_weight_offsets
+from ._buffers import interleaved_tasks, last_weights, top_gradients, transposed_weight_offsets
 from ._numgrad_per_sample import PerturbTasks, Settings, bias, output_rows_worker, weights
-
-BN_EPS = 10e-7
-"""The constant the book's ``BatchNormalization`` adds to the variance."""
 
 WEIGHT, BIAS, GAMMA, BETA = 0, 1, 2, 3
 """What a perturbation moves in unit j's column."""
@@ -467,7 +464,7 @@ class BatchNormGradient:
             input_moves=np.zeros((n_hidden_layers, max(self.sizes[:-2])), dtype=np.bool_),
         )
         self.keepT = self.cache.keepT
-        self.top = top_forward_cache(n_samples, self.sizes[-2], n_out)
+        self.top = forward_cache_buffers(n_samples, self.sizes[-2], n_out)
         self.tasks = PerturbTasks(*interleaved_tasks(self.sizes))
         self.output_scratch = np.empty((self.sizes[-2] + 1, n_samples))
         W_T_off, total = transposed_weight_offsets(self.sizes)

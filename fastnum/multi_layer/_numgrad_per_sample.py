@@ -51,7 +51,7 @@ from numba import njit
 from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import new_counters, parallel_worker
 from ..kernels.activations import affine_row_sparse, hidden_activation, nonzero_pixels
-from ..kernels.distinct_values import DistinctValues, _distinct_values_into, hash_table_size, padded_width
+from ..kernels.distinct_values import DistinctValues, _distinct_values_into, distinct_values_buffers, padded_width
 from ..kernels.perturbed_losses import (
     N_SCRATCH_ROWS,
     TINY_STEP_GUARD,
@@ -62,10 +62,11 @@ from ..kernels.perturbed_losses import (
     _sample_caches,
     _sample_loss_differences,
     _sample_loss_differences_small_steps,
+    forward_cache_buffers,
 )
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import SMALL_EXP_GUARD, exp, log
-from ._buffers import interleaved_tasks, last_weights, top_forward_cache, top_gradients, transposed_weight_offsets
+from ._buffers import interleaved_tasks, last_weights, top_gradients, transposed_weight_offsets
 
 CROSSING_MARGIN = 1.0 - 2.0**-40
 """A ReLU above the perturbed unit counts as fixed only while its input's largest move stays
@@ -459,15 +460,8 @@ class PerSampleGradient:
         )
         self.keep = self.hidden.keep
         # the two-layer net's tables with a leading axis: one per hidden layer's input
-        self.distinct = DistinctValues(
-            values=np.zeros(shape + (width,)), n_values=np.zeros(shape, dtype=np.int64),
-            nonzero_idx=np.zeros(shape + (widest_in,), dtype=np.int64), n_nonzero=np.zeros(shape, dtype=np.int64),
-            codes=np.zeros(shape + (widest_in,), dtype=np.int64), one_code=np.zeros(shape, dtype=np.int64),
-            expm1_minus_step=np.zeros(shape + (width,)), expm1_plus_step=np.zeros(shape + (width,)),
-            max_abs_value=np.zeros(shape), tables=np.full(shape + (hash_table_size(widest_in),), -1, dtype=np.int64),
-            used_slots=np.zeros(shape + (width,), dtype=np.int64),
-        )
-        self.top = top_forward_cache(n_samples, self.sizes[-2], n_out)
+        self.distinct = distinct_values_buffers(shape, widest_in)
+        self.top = forward_cache_buffers(n_samples, self.sizes[-2], n_out)
         self.prepare_scratch = np.empty((n_samples, 2, max(widest, n_out)))
         self.tasks = PerturbTasks(*interleaved_tasks(self.sizes))
         slots = n_hidden_layers * widest

@@ -10,13 +10,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .._config import LOG_EPS
-
-BN_EPS = 10e-7
-"""The constant the book's ``BatchNormalization`` adds to the variance."""
-
-BN_MOMENTUM = 0.9
-"""The book's running-statistics momentum."""
+from .._config import BN_EPS, LOG_EPS
 
 
 class Architecture(NamedTuple):

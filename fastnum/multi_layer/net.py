@@ -11,7 +11,7 @@ dispatch: ``predict``/``loss``/``gradient`` to the numpy passes
 import numpy as np
 
 from .._concurrency import ThreadSafeNetwork, serialised
-from .._config import H
+from .._config import BN_MOMENTUM, H
 from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
 from .._validate import _real_array, as_batch, as_labels, as_named_params
 from .._workers import launch
@@ -23,7 +23,7 @@ from ..progress import first_call_notice
 from ._buffers import pack_layers, unpack_hidden_weights
 from ._numgrad_batchnorm import BatchNormGradient
 from ._numgrad_per_sample import PerSampleGradient
-from ._passes import BN_MOMENTUM, Architecture, backward, cross_entropy, draw_dropout_masks, forward, weight_decay
+from ._passes import Architecture, backward, cross_entropy, draw_dropout_masks, forward, weight_decay
 
 ACTIVATIONS = ("relu", "sigmoid")
 INIT_NAMES = {"relu": "he", "he": "he", "sigmoid": "xavier", "xavier": "xavier"}

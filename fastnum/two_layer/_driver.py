@@ -10,8 +10,8 @@ import numpy as np
 
 from .._config import H
 from .._workers import launch, new_counters
-from ..kernels.distinct_values import DistinctValues, hash_table_size, padded_width
-from ..kernels.perturbed_losses import N_SCRATCH_ROWS, ForwardCache, Gradients
+from ..kernels.distinct_values import distinct_values_buffers, padded_width
+from ..kernels.perturbed_losses import N_SCRATCH_ROWS, Gradients, forward_cache_buffers
 from ..progress import first_call_notice
 from ._backprop import Deltas, backprop_worker
 from ._forward import FORWARD, GRADIENT_CACHES, Activations, TwoLayerParams, sample_pass_call
@@ -137,24 +137,9 @@ class _IncrementalBuffers:
     def __init__(self, driver):
         n_samples, n_in, n_hidden, n_out = driver.sizes
         width = padded_width(n_in)
-        self.forward = ForwardCache(
-            a1=driver.a1, z1=driver.z1, a2=driver.a2,
-            one_minus_z1=np.empty((n_samples, n_hidden)), exps=np.empty((n_samples, n_out)),
-            row_max=np.empty(n_samples), target_exp=np.empty(n_samples),
-            logits_T=np.empty((n_out, n_samples)), max_without_T=np.empty((n_out, n_samples)),
-            sum_without_T=np.empty((n_out, n_samples)), exps_T=np.empty((n_out, n_samples)),
-            z1_T=np.empty((n_hidden + 1, n_samples)),
-        )
+        self.forward = forward_cache_buffers(n_samples, n_hidden, n_out, (driver.a1, driver.z1, driver.a2))
         # distinct pixel values per sample (+1 for the bias "pixel"), padded
-        self.distinct = DistinctValues(
-            values=np.empty((n_samples, width)), n_values=np.empty(n_samples, dtype=np.int64),
-            nonzero_idx=np.empty((n_samples, n_in), dtype=np.int64), n_nonzero=np.empty(n_samples, dtype=np.int64),
-            codes=np.empty((n_samples, n_in), dtype=np.int64), one_code=np.empty(n_samples, dtype=np.int64),
-            expm1_minus_step=np.empty((n_samples, width)), expm1_plus_step=np.empty((n_samples, width)),
-            max_abs_value=np.empty(n_samples),
-            tables=np.full((n_samples, hash_table_size(n_in)), -1, dtype=np.int64),
-            used_slots=np.empty((n_samples, width), dtype=np.int64),
-        )
+        self.distinct = distinct_values_buffers((n_samples,), n_in)
         n_blocks = n_unit_blocks(n_hidden)
         self.scratch = IncrementalScratch(
             hidden=np.empty((n_hidden, N_SCRATCH_ROWS, width)),
