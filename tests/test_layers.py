@@ -236,6 +236,26 @@ def test_bad_batches_are_named(x, message):
         fastnum.numerical_gradient_of(network, x, t)
 
 
+def test_samples_a_layer_does_not_take_are_named_before_the_networks_own_loss_runs():
+    """Each kind checks its input's shape (``input_error``): the error names the layer, not numpy's
+    matmul inside the user's ``loss``; labels given as a list reach that loss as an array."""
+    network, x, t = _small_network()
+    with pytest.raises(ValueError, match=r"layer 0 \(Affine\) takes 4 inputs per sample \(W0 is \(4, 3\)\), not 5"):
+        fastnum.numerical_gradient_of(network, np.zeros((3, 5)), t)
+    assert set(fastnum.numerical_gradient_of(network, x, t.tolist())) == set(network.params)
+    rng = np.random.default_rng(8)
+    params = {"W0": _param(rng, (2, 1, 3, 3)), "b0": _param(rng, 2), "W3": _param(rng, (8, 2)), "b3": _param(rng, 2)}
+    conv = book.Network([("conv", "W0", "b0", 1, 0), ("relu",), ("pool", 2, 2, 2), ("affine", "W3", "b3")], params)
+    labels = np.array([0, 1])
+    with pytest.raises(ValueError, match=r"layer 0 \(Convolution\) takes 1 channels"):
+        fastnum.numerical_gradient_of(conv, rng.standard_normal((2, 2, 6, 6)), labels)
+    with pytest.raises(ValueError, match=r"layer 2 \(Pooling\) has 2x2 windows, larger than its \(1, 1\) input image"):
+        fastnum.numerical_gradient_of(conv, rng.standard_normal((2, 1, 3, 3)), labels)
+    with pytest.raises(ValueError, match=r"layer 3 \(Affine\) takes 8 inputs per sample"):
+        fastnum.numerical_gradient_of(conv, rng.standard_normal((2, 1, 8, 8)), labels)
+    assert set(fastnum.numerical_gradient_of(conv, rng.standard_normal((2, 1, 6, 6)), labels)) == set(params)
+
+
 def test_weight_decay_and_a_training_mode_loss_are_read():
     network, x, t = _small_network(weight_decay_lambda=0.3, train_loss=True)
     description = [("affine", "W0", "b0"), ("relu",), ("affine", "W2", "b2")]

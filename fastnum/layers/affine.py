@@ -21,6 +21,13 @@ class Affine:
     def output_shape(self, in_shape, params):
         return (params[self.W].shape[1],)
 
+    def input_error(self, in_shape, params):
+        """Why an input of one sample's shape ``in_shape`` does not fit, or None."""
+        n_in, size = params[self.W].shape[0], int(np.prod(in_shape))
+        if size != n_in:
+            return f"takes {n_in} inputs per sample ({self.W} is {params[self.W].shape}), not {size}"
+        return None
+
     def forward(self, x, params, pass_):
         n_perturbations, n_samples = x.shape[:2]
         flat = x.reshape(n_perturbations * n_samples, -1)

@@ -29,6 +29,13 @@ class BatchNormalization:
     def output_shape(self, in_shape, params):
         return tuple(in_shape)
 
+    def input_error(self, in_shape, params):
+        """Why an input of one sample's shape ``in_shape`` does not fit, or None."""
+        size, features = int(np.prod(in_shape)), params[self.gamma].size
+        if size != features:
+            return f"normalises {features} features per sample ({self.gamma} has {features}), not {size}"
+        return None
+
     def forward(self, x, params, pass_):
         shape = x.shape
         flat = x.reshape(shape[0], shape[1], -1)

@@ -66,6 +66,18 @@ class Convolution:
     def param_keys(self):
         return {"W": self.W, "b": self.b}
 
+    def input_error(self, in_shape, params):
+        """Why an input of one sample's shape ``in_shape`` does not fit, or None."""
+        if len(in_shape) != 3:
+            return f"takes images (channels, height, width), its input has shape {tuple(in_shape)}"
+        channels = params[self.W].shape[1]
+        if in_shape[0] != channels:
+            return f"takes {channels} channels ({self.W} is {params[self.W].shape}), its input has {in_shape[0]}"
+        if min(self.output_shape(in_shape, params)[1:]) < 1:
+            return (f"has {params[self.W].shape[2]}x{params[self.W].shape[3]} filters, larger than its "
+                    f"{tuple(in_shape[1:])} input image padded by {self.pad}")
+        return None
+
     def output_shape(self, in_shape, params):
         n_filters, _, fh, fw = params[self.W].shape
         _, height, width = in_shape

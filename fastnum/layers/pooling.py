@@ -22,6 +22,14 @@ class Pooling:
     def param_keys(self):
         return {}
 
+    def input_error(self, in_shape, params):
+        """Why an input of one sample's shape ``in_shape`` does not fit, or None."""
+        if len(in_shape) != 3:
+            return f"takes images (channels, height, width), its input has shape {tuple(in_shape)}"
+        if min(self.output_shape(in_shape, params)[1:]) < 1:
+            return f"has {self.pool_h}x{self.pool_w} windows, larger than its {tuple(in_shape[1:])} input image"
+        return None
+
     def output_shape(self, in_shape, params):
         c, height, width = in_shape
         return (c, int(1 + (height - self.pool_h) / self.stride), int(1 + (width - self.pool_w) / self.stride))

@@ -182,6 +182,7 @@ def numerical_gradient_of(network, x, t):
     stack, objects = read_network(network, x.shape[1:])
     params = {key: np.asarray(value, dtype=np.float64) for key, value in network.params.items()}
     labels = as_labels(t, x.shape[0], _n_classes(stack, params, x))
+    t = np.asarray(t)  # the book's loss reads t.ndim: a list becomes what the book's scripts pass
     mode, masks = _mode_of_loss(network, stack, params, objects, x, t, labels)
     pass_ = ForwardPass(train=mode, masks=masks, running=_running_statistics(objects))
     grads = numerical_gradient(stack, params, x, labels, pass_, H)
@@ -189,8 +190,14 @@ def numerical_gradient_of(network, x, t):
 
 
 def _n_classes(stack, params, x):
+    """The classes of the network's scores; refuses (``ValueError``, naming the layer) samples of a shape
+    a layer does not take (each kind's ``input_error``), before the user's own ``loss`` meets them."""
     shape = x.shape[1:]
-    for layer in stack.layers:
+    for index, layer in enumerate(stack.layers):
+        error = layer.input_error(shape, params) if hasattr(layer, "input_error") else None
+        if error:
+            raise ValueError(f"x's samples have shape {tuple(x.shape[1:])}, but layer {index} "
+                             f"({type(layer).__name__}) {error}")
         shape = layer.output_shape(shape, params)
     return int(np.prod(shape))
 
