@@ -38,6 +38,7 @@ from .._config import LOG_EPS, NJIT_OPTIONS, compiled_helper
 from .._workers import launch, new_counters, parallel_worker
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
+from ..multi_layer._buffers import layer_weights
 
 
 class ConvCache(NamedTuple):
@@ -275,9 +276,8 @@ class ConvNetGradient:
         self.cache.x_padded[:, :, pad:pad + self.shape.height, pad:pad + self.shape.width] = x
         calls = [(conv_forward_worker, (new_counters(), W1, b1, self.shape.stride, self.cache))]
         calls += self.dense.calls(self.cache.pooled, labels, dense_layers, True, h, 0.0)
-        W2 = dense_layers.W[:dense_layers.w_off[1]].reshape(self.shape.pooled_size, -1)
-        W3 = dense_layers.W[dense_layers.w_off[1]:].reshape(W2.shape[1], -1)
-        above = LayersAbove(stride=int(self.shape.stride), W2=W2, W3=W3)
+        above = LayersAbove(stride=int(self.shape.stride), W2=layer_weights(dense_layers, 0),
+                            W3=layer_weights(dense_layers, 1))
         calls.append((filter_worker, (new_counters(), labels, h, above, self.cache, self.dense.top, self.grads)))
         return calls
 

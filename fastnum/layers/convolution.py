@@ -50,6 +50,14 @@ def col2im(dcol, image_shape, fh, fw, stride, pad, out_h, out_w):
     return image[:, :, pad:height + pad, pad:width + pad]
 
 
+def image_input_error(in_shape):
+    """Why one sample's ``in_shape`` is not an image (channels, height, width), or None: what a
+    convolution or pooling layer takes."""
+    if len(in_shape) != 3:
+        return f"takes images (channels, height, width), its input has shape {tuple(in_shape)}"
+    return None
+
+
 @dataclass(frozen=True)
 class Convolution:
     """The book's ``Convolution(W, b, stride, pad)``: filters (FN, C, FH, FW), bias (FN,)."""
@@ -68,8 +76,9 @@ class Convolution:
 
     def input_error(self, in_shape, params):
         """Why an input of one sample's shape ``in_shape`` does not fit, or None."""
-        if len(in_shape) != 3:
-            return f"takes images (channels, height, width), its input has shape {tuple(in_shape)}"
+        not_an_image = image_input_error(in_shape)
+        if not_an_image:
+            return not_an_image
         channels = params[self.W].shape[1]
         if in_shape[0] != channels:
             return f"takes {channels} channels ({self.W} is {params[self.W].shape}), its input has {in_shape[0]}"

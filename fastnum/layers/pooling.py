@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .convolution import col2im, padded, window_max, windows
+from .convolution import col2im, image_input_error, padded, window_max, windows
 from .moves import BOUND_SLACK, UNIT_ROUNDOFF, failed_where, largest, two_sided
 
 
@@ -24,8 +24,9 @@ class Pooling:
 
     def input_error(self, in_shape, params):
         """Why an input of one sample's shape ``in_shape`` does not fit, or None."""
-        if len(in_shape) != 3:
-            return f"takes images (channels, height, width), its input has shape {tuple(in_shape)}"
+        not_an_image = image_input_error(in_shape)
+        if not_an_image:
+            return not_an_image
         if min(self.output_shape(in_shape, params)[1:]) < 1:
             return f"has {self.pool_h}x{self.pool_w} windows, larger than its {tuple(in_shape[1:])} input image"
         return None

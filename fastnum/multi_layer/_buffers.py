@@ -50,10 +50,13 @@ def interleaved_tasks(sizes):
     return np.array(layer, dtype=np.int64), np.array(unit, dtype=np.int64)
 
 
-def last_weights(layers):
-    """The last affine layer's weights as a (sizes[K], sizes[K + 1]) view of ``layers.W`` (its block is last)."""
-    n_top, n_out = int(layers.sizes[-2]), int(layers.sizes[-1])
-    return layers.W[int(layers.w_off[-1]):].reshape(n_top, n_out)
+def layer_weights(layers, layer):
+    """Affine layer ``layer``'s weights as a (sizes[layer], sizes[layer + 1]) view of ``layers.W``
+    (``-1``: the last layer); the Python twin of the kernels' ``_numgrad_per_sample.weights``."""
+    layer = layer % (len(layers.sizes) - 1)
+    n_in, n_out = int(layers.sizes[layer]), int(layers.sizes[layer + 1])
+    start = int(layers.w_off[layer])
+    return layers.W[start:start + n_in * n_out].reshape(n_in, n_out)
 
 
 def top_gradients(n_top, n_out):

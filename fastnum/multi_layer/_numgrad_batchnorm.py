@@ -48,7 +48,7 @@ from ..kernels.activations import hidden_activation
 from ..kernels.perturbed_losses import _sample_caches, forward_cache_buffers
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import exp, log
-from ._buffers import interleaved_tasks, last_weights, top_gradients, transposed_weight_offsets
+from ._buffers import interleaved_tasks, layer_weights, top_gradients, transposed_weight_offsets
 from ._numgrad_per_sample import PerturbTasks, Settings, bias, output_rows_worker, weights
 
 WEIGHT, BIAS, GAMMA, BETA = 0, 1, 2, 3
@@ -489,6 +489,6 @@ class BatchNormGradient:
                               self.cache, self.top)),
             (hidden_units_worker, (new_counters(), labels, layers, Normalisation(gamma, beta), settings, self.cache,
                                    self.tasks, self.grads)),
-            (output_rows_worker, (new_counters(), labels, settings, last_weights(layers), self.top,
+            (output_rows_worker, (new_counters(), labels, settings, layer_weights(layers, -1), self.top,
                                   self.output_scratch, self.top_grads)),
         ]

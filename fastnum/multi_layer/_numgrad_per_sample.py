@@ -66,7 +66,7 @@ from ..kernels.perturbed_losses import (
 )
 from ..kernels.tasks import finish, take, wait_for
 from ..kernels.vecmath import SMALL_EXP_GUARD, exp, log
-from ._buffers import interleaved_tasks, last_weights, top_gradients, transposed_weight_offsets
+from ._buffers import interleaved_tasks, layer_weights, top_gradients, transposed_weight_offsets
 
 CROSSING_MARGIN = 1.0 - 2.0**-40
 """A ReLU above the perturbed unit counts as fixed only while its input's largest move stays
@@ -142,12 +142,11 @@ class PerturbTasks(NamedTuple):
 
 
 class PerturbScratch(NamedTuple):
-    """Each task's scratch: per hidden unit slot (``N * k + j``) its loss rows and two rows of the widest
-    layer, per row of the last layer one row over samples."""
+    """``hidden_units_worker``'s scratch: per hidden unit slot (``N * k + j``) its loss rows and two rows
+    of the widest layer."""
 
     hidden: np.ndarray
     deep: np.ndarray
-    output: np.ndarray
 
 
 @compiled_helper(inline="always")
@@ -466,8 +465,8 @@ class PerSampleGradient:
         self.tasks = PerturbTasks(*interleaved_tasks(self.sizes))
         slots = n_hidden_layers * widest
         self.scratch = PerturbScratch(hidden=np.empty((slots, N_SCRATCH_ROWS, width)),
-                                      deep=np.empty((slots, 2, max(widest, n_out))),
-                                      output=np.empty((self.sizes[-2] + 1, n_samples)))
+                                      deep=np.empty((slots, 2, max(widest, n_out))))
+        self.output_scratch = np.empty((self.sizes[-2] + 1, n_samples))  # output_rows_worker's: a row per task
         W_T_off, total = transposed_weight_offsets(self.sizes)
         self.grads = DeepGradients(W_T=np.empty(total), W_T_off=W_T_off, b=np.empty(sum(self.sizes[1:-1])))
         self.top_grads = top_gradients(self.sizes[-2], n_out)
@@ -480,6 +479,6 @@ class PerSampleGradient:
             (prepare_worker, (new_counters(), x, labels, layers, settings, caches, self.prepare_scratch)),
             (hidden_units_worker, (new_counters(), labels, layers, settings, caches, self.tasks, self.scratch,
                                    self.grads)),
-            (output_rows_worker, (new_counters(), labels, settings, last_weights(layers), self.top,
-                                  self.scratch.output, self.top_grads)),
+            (output_rows_worker, (new_counters(), labels, settings, layer_weights(layers, -1), self.top,
+                                  self.output_scratch, self.top_grads)),
         ]

@@ -91,7 +91,7 @@ class IncrementalScratch(NamedTuple):
 
 
 @compiled_helper
-def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, scratch, grads, general_paths):
+def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, task_scratch, grads, general_paths):
     """Columns ``4 block ... 4 block + 3`` of the W1 gradient and their b1 entries.
 
     Per sample, each unit's loss differences (one per distinct value) go into
@@ -104,7 +104,8 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, scratch, grads, genera
     path out of the compiled code (the branch on ``None`` is decided by
     type); a pair that needed it would come out NaN, never a wrong number.
     """
-    hidden_scratch, block_losses, block_grads = scratch.hidden, scratch.block_losses[block], scratch.block_grads[block]
+    hidden_scratch = task_scratch.hidden  # an ``IncrementalScratch``: the unit rows, then this block's own
+    block_losses, block_grads = task_scratch.block_losses[block], task_scratch.block_grads[block]
     n_samples = fw.a1.shape[0]
     n_hidden = fw.a1.shape[1]
     to_gradient = 1.0 / n_samples / (2.0 * h)
