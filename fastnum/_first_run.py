@@ -102,7 +102,7 @@ def numpy_path(network, method, x, labels):
 
     The numpy path is taken when the policy allows it and either the call's
     kernels (``network.kernel_calls``) are not in numba's cache and the numpy
-    path's time (``network.numpy_seconds(method, n)``, added up over this
+    path's time (``network.numpy_seconds(method, n, x)``, added up over this
     process's numpy calls of the method) stays below what compiling them
     costs (``network.COMPILE_SECONDS[method]``): then the kernels compile in a
     background process for the next call (``compile_in_background``); or they
@@ -123,7 +123,7 @@ def numpy_path(network, method, x, labels):
            tuple(x.shape[1:]))
     if key in _READY_METHODS:
         return False
-    seconds = network.numpy_seconds(method, x.shape[0]) + NUMPY_CALL_SECONDS
+    seconds = network.numpy_seconds(method, x.shape[0], x) + NUMPY_CALL_SECONDS
     spent = _NUMPY_SECONDS.get(key, 0.0)  # what the numpy path has cost so far: rent, then buy
     allowed = policy() != "compile"
     # while a background compile of this process runs, compiling in the foreground beside it would

@@ -102,9 +102,89 @@ def test_dropout_in_training_mode_and_sampled_entries(n_samples):
     masks = {}
     ref.forward(description, params, x, True, masks, {})
     stack, _ = read_network(book.Network(description, params), x.shape[1:])
-    entries = {"W0": np.array([0, 5, 5, 26]), "b3": np.array([3, 1]), "W6": np.arange(0, 80, 7)}
+    entries = {"W0": np.array([0, 5, 5, 26]), "b3": np.array([3, 1]), "W6": np.r_[np.arange(0, 80, 7), 14, 0]}
     np.random.seed(4)
     got = numerical_gradient(stack, params, x, labels, ForwardPass(train=True), entries=entries)
     expected = ref.numerical_gradient(description, params, x, labels, train=True, masks=masks)
     for key, wanted in entries.items():
         assert np.abs(got[key] - expected[key].ravel()[wanted]).max() <= TOLERANCE, key
+
+
+# -- unit moves (fastnum.layers.unit_moves): an affine layer's entries as one response per unit ----------
+
+
+def _three_affine_layers(rng, activation="relu"):
+    description = [("affine", "W0", "b0"), (activation,), ("affine", "W2", "b2"), ("relu",), ("affine", "W4", "b4")]
+    params = {"W0": 0.5 * rng.standard_normal((6, 4)), "b0": 0.1 * rng.standard_normal(4),
+              "W2": 0.5 * rng.standard_normal((4, 5)), "b2": 0.1 * rng.standard_normal(5),
+              "W4": 0.5 * rng.standard_normal((5, 3)), "b4": 0.1 * rng.standard_normal(3)}
+    return description, params
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_affine_layers_are_carried_by_unit_moves(activation, monkeypatch):
+    # MNIST-like inputs: zeros and a few repeated levels, so that distinct (sample, step) pairs are shared
+    rng = np.random.default_rng(5)
+    description, params = _three_affine_layers(rng, activation)
+    x = rng.integers(0, 4, (5, 6)) / 3.0
+    calls = []
+    real = numerical_module.unit_move_sums
+    monkeypatch.setattr(numerical_module, "unit_move_sums", lambda *a, **k: calls.append(a[5]) or real(*a, **k))
+    report, _ = _gradient(description, params, x, np.array([0, 2, 1, 1, 0]))
+    assert sorted(set(calls)) == [0, 2, 4]  # every affine layer: through the sigmoid too (evaluated at the unit)
+    assert report["moved"] > 0.9 * sum(p.size for p in params.values())
+
+
+def test_a_step_past_a_relus_radius_above_is_recomputed_and_would_be_wrong_without_it(monkeypatch):
+    # the second ReLU's input 0 of sample 0 is 2e-5: a step of W0[0, j] (input 1) reaches it by
+    # 1e-4 * W2[j, 0] (0.5): it changes side, so those pairs cannot be carried by their unit's response
+    rng = np.random.default_rng(6)
+    description, params = _three_affine_layers(rng)
+    params["W0"] = np.abs(params["W0"]) + 0.1  # every hidden unit of the first layer passes
+    params["b0"] = np.abs(params["b0"])
+    params["W2"][:, 0] = 0.5
+    x = np.zeros((2, 6))
+    x[0, 0], x[1] = 1.0, rng.random(6)
+    hidden = np.maximum(x[0] @ params["W0"] + params["b0"], 0)
+    params["b2"][0] = 2e-5 - hidden @ params["W2"][:, 0]
+    report, expected = _gradient(description, params, x, np.array([1, 2]))
+    assert report["recomputed"] >= params["W0"].shape[1] and report["moved"] > 0
+    # the negative control: without the radius the same pairs are carried linearly, and come out wrong
+    from fastnum.layers import Relu
+
+    monkeypatch.setattr(Relu, "move_radius", lambda self, move, context: None)
+    stack, _ = read_network(book.Network(description, params), x.shape[1:])
+    unchecked = numerical_gradient(stack, params, x, np.array([1, 2]), ForwardPass(train=False))
+    assert np.abs(unchecked["W0"] - expected["W0"]).max() > 1e-6
+
+
+def test_unit_moves_whose_rounding_bound_exceeds_the_books_are_recomputed(monkeypatch):
+    rng = np.random.default_rng(7)
+    description, params = _three_affine_layers(rng, "sigmoid")
+    monkeypatch.setattr(numerical_module, "_scores_rounding", lambda stack, params, trace: np.zeros(3))
+    x = rng.integers(0, 3, (3, 6)) / 2.0
+    report, expected = _gradient(description, params, x, np.array([2, 0, 1]))
+    # every step rounds (a bound above 0) except that of a weight whose input is 0 in every sample (a zero
+    # pixel, a ReLU that does not pass), which moves nothing
+    moving = 0
+    for index, layer in enumerate(description):
+        if layer[0] == "affine":
+            inputs = ref.forward(description[:index], params, x)
+            units = params[layer[1]].shape[1]
+            moving += int(np.count_nonzero((inputs != 0).any(axis=0))) * units + units
+    assert report["recomputed"] == moving < sum(p.size for p in params.values())
+
+
+def test_distinct_pairs_share_a_samples_repeated_steps_and_skip_its_zeros():
+    from fastnum.layers.unit_moves import distinct_pairs
+
+    scales = np.array([[0.5, 0.0, np.nan], [0.5, 0.5, 1.0], [-0.0, 0.5, np.nan], [0.25, 0.0, 1.0]])  # (rows, N)
+    samples, values, pair_of = distinct_pairs(scales)
+    assert (pair_of[scales == 0] == -1).all() and (pair_of[scales != 0] >= 0).all()
+    for r, n in zip(*np.nonzero(scales != 0)):
+        assert samples[pair_of[r, n]] == n
+        assert values[pair_of[r, n]] == scales[r, n] or np.isnan(scales[r, n])
+    assert pair_of[0, 0] == pair_of[1, 0] != pair_of[3, 0]  # sample 0: 0.5 twice, 0.25 once
+    assert pair_of[1, 1] == pair_of[2, 1] and pair_of[1, 2] == pair_of[3, 2]
+    assert pair_of[0, 2] != pair_of[2, 2]  # NaN steps are never shared (they fail their checks alone)
+    assert samples.size == 2 + 1 + 3

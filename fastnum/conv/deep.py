@@ -321,7 +321,7 @@ class DeepConvNet(ThreadSafeNetwork):
         params = self._params()
         x, labels = self._inputs(x, t)
         stack = self.stack
-        seconds = estimated_flops(stack, params, x.shape[0]) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+        seconds = estimated_flops(stack, params, x.shape[0], x) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
         with entries_progress(sum(p.size for p in params.values()), seconds, "DeepConvNet.numerical_gradient") as bar:
             return layer_stack_gradient(stack, params, x, labels, ForwardPass(train=True), H, on_entries=bar)
 

@@ -215,10 +215,11 @@ class SimpleConvNet(ThreadSafeNetwork):
         return LayerStack((Convolution("W1", "b1", c["stride"], c["pad"]), Relu(), Pooling(2, 2, 2), Affine("W2", "b2"),
                            Relu(), Affine("W3", "b3")), SoftmaxWithLoss(), tuple(self.input_dim))
 
-    def numpy_seconds(self, method, n_samples):
-        """About how long the numpy path of ``method`` takes on ``n_samples`` samples."""
+    def numpy_seconds(self, method, n_samples, x=None):
+        """About how long the numpy path of ``method`` takes on ``n_samples`` samples (``x``, when given: its
+        distinct pixel values count)."""
         shapes = {key: np.empty(shape) for key, shape in self.param_shapes().items()}
-        return estimated_flops(self.stack, shapes, n_samples) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+        return estimated_flops(self.stack, shapes, n_samples, x) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
 
     def check_batch(self, x, t):
         """Raise the error a method would raise for this batch (shape, dtype, labels); compute nothing."""

@@ -75,7 +75,21 @@ class Affine:
         delta = h * x.reshape(n_samples, -1)[:, inputs].T
         return first_move(delta, 2 * UNIT_ROUNDOFF * largest(delta), columns[0])
 
+    def unit_scales(self, x, params, role, entries):
+        """(R, N) the steps of the entries' units per sample, in units of h (``fastnum.layers.unit_moves``),
+        and (E,) each entry's row: ``W[i, j]`` steps unit j by ``h x[n, i]`` (a row per input i), ``b[j]`` by
+        ``h`` (one row of ones)."""
+        n_samples = x.shape[1]
+        if role == "b":
+            return np.ones((1, n_samples)), np.zeros(len(entries), dtype=np.int64)
+        inputs, row_of_entry = np.unique(np.asarray(entries) // params[self.W].shape[1], return_inverse=True)
+        return x.reshape(n_samples, -1)[:, inputs].T, row_of_entry.reshape(-1)
+
     def move_context(self, x, out, cache, params, pass_):
+        return None
+
+    def move_radius(self, move, context):
+        """Linear: any multiple of a move stays linear (``fastnum.layers.unit_moves``)."""
         return None
 
     def propagate(self, move, context, params):

@@ -159,6 +159,10 @@ class Convolution:
         """The output's spatial size (what a move of the input becomes)."""
         return out.shape[-2:]
 
+    def move_radius(self, move, context):
+        """Linear: any multiple of a move stays linear (``fastnum.layers.unit_moves``)."""
+        return None
+
     def propagate(self, move, context, params):
         """The move of the output (without the bias, which does not move): the convolution of the input's
         move, a matrix product per pair; the bound ``max_f sum |W[f]| * (gamma |move| + err)``."""

@@ -35,6 +35,10 @@ class Dropout(Elementwise):
         """The call's mask as 0.0 / 1.0 (training), or None (evaluation: the scale ``1 - ratio``)."""
         return None if cache is None else cache.astype(np.float64)
 
+    def move_radius(self, move, context):
+        """Linear: any multiple of a move stays linear (``fastnum.layers.unit_moves``)."""
+        return None
+
     def propagate(self, move, context, params):
         """Linear: the call's mask (0 or 1, exact), or the evaluation scale ``1 - ratio`` (one rounding)."""
         if context is not None:

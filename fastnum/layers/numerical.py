@@ -30,6 +30,7 @@ import numpy as np
 
 from .._config import H
 from .stack import ForwardPass
+from .unit_moves import takes_unit_moves, unit_move_sums
 
 MEMORY_BUDGET = 64 * 2**20
 """Bytes the perturbed networks of one chunk may take (their largest activations)."""
@@ -148,6 +149,15 @@ def _gradient_by_moves(stack, params, trace, moves, index, role, wanted, labels,
                                                         labels, h)
             if on_entries is not None:
                 on_entries(len(at))
+    return _with_failed_pairs_recomputed(stack, params, trace, index, role, wanted, labels, pass_, h, general_chunk,
+                                         differences, failed, counts)
+
+
+def _with_failed_pairs_recomputed(stack, params, trace, index, role, wanted, labels, pass_, h, general_chunk,
+                                  differences, failed, counts):
+    """(E,) the gradient of entries ``wanted`` from their (E, N) loss differences by moves, each pair whose
+    proof ``failed`` recomputed by the general path for its sample first; ``counts`` (the report) updated."""
+    n_samples = labels.shape[0]
     counts["moved"] += int(np.count_nonzero(~failed.any(axis=1)))
     counts["recomputed"] += int(np.count_nonzero(failed.any(axis=1)))
     counts["pairs recomputed"] += int(np.count_nonzero(failed))
@@ -158,6 +168,28 @@ def _gradient_by_moves(stack, params, trace, moves, index, role, wanted, labels,
             differences[at, sample] = _recomputed_losses(stack, params, trace, index, role, wanted[at], sample,
                                                          labels, pass_, h)
     return differences.sum(axis=1) / n_samples / (2 * h)
+
+
+def _gradient_by_unit_moves(stack, params, trace, moves, index, role, wanted, labels, pass_, h, general_chunk,
+                            counts, on_entries):
+    """(E,) the entries ``wanted`` of one role of an affine layer ``index`` by unit moves
+    (``fastnum.layers.unit_moves``), each pair whose checks fail recomputed by the general path."""
+    distinct, entry_of = np.unique(wanted, return_inverse=True)
+    sums, failed_entries, failed_samples = unit_move_sums(stack, params, trace, moves.contexts, moves.rounding,
+                                                          index, role, distinct, labels, h)
+    redone = np.unique(failed_entries)
+    counts["moved"] += distinct.size - redone.size
+    counts["recomputed"] += redone.size
+    counts["pairs recomputed"] += failed_entries.size
+    n_samples = labels.shape[0]
+    for sample in np.unique(failed_samples):
+        redo = failed_entries[failed_samples == sample]
+        for start in range(0, redo.size, general_chunk * n_samples):  # one sample's networks: N times as many
+            at = redo[start:start + general_chunk * n_samples]
+            sums[at] += _recomputed_losses(stack, params, trace, index, role, distinct[at], sample, labels, pass_, h)
+    if on_entries is not None:
+        on_entries(wanted.size)
+    return (sums / n_samples / (2 * h))[entry_of.reshape(-1)]
 
 
 def numerical_gradient(stack, params, x, labels, pass_, h=H, entries=None, on_entries=None, report=None):
@@ -185,14 +217,18 @@ def numerical_gradient(stack, params, x, labels, pass_, h=H, entries=None, on_en
         if layer.param_keys:
             per_chunk = _entries_per_chunk(stack, params, index, shape, n_samples)
             above = ForwardPass(train=pass_.train, masks=pass_.masks, running=pass_.running, records=False)
-            by_moves = _moves_reach_the_loss(stack, index)
+            by_units = takes_unit_moves(stack, index)
+            by_moves = by_units or _moves_reach_the_loss(stack, index)
             if by_moves and moves is None:
                 moves = _moves_of_call(stack, params, trace, above)
             for role, key in layer.param_keys.items():
                 if entries is not None and key not in entries:
                     continue
                 wanted = np.arange(params[key].size) if entries is None else np.asarray(entries[key], dtype=np.int64)
-                if by_moves:
+                if by_units:
+                    grad = _gradient_by_unit_moves(stack, params, trace, moves, index, role, wanted, labels, above, h,
+                                                   per_chunk, counts, on_entries)
+                elif by_moves:
                     grad = _gradient_by_moves(stack, params, trace, moves, index, role, wanted, labels, above, h,
                                               (_moves_per_chunk(stack, params, index, shape, n_samples), per_chunk),
                                               counts, on_entries)
@@ -270,10 +306,40 @@ def _moved_flops(stack, index, shapes, per_layer, n_out):
     return MOVE_PRODUCT_WEIGHT * products + MOVE_ELEMENT_WEIGHT * elements + MOVE_LOSS_WEIGHT * n_out
 
 
-def estimated_flops(stack, params, n_samples):
+UNIT_GATHER_WEIGHT = 6.0
+"""What one (entry, sample) costs unit moves besides its pair's losses, in the general path's operations:
+gathering its pair's difference and summing (measured on MultiLayerNet(784, [100, 100, 100], 10))."""
+
+
+def distinct_steps(x):
+    """The distinct nonzero (sample, value) pairs of ``x`` (N, ...): the pairs whose losses unit moves
+    evaluate for the first layer's weights (``fastnum.layers.unit_moves``; MNIST: about 65 per image)."""
+    flat = np.sort(np.asarray(x, dtype=np.float64).reshape(len(x), -1), axis=1)
+    new = np.ones(flat.shape, dtype=bool)
+    new[:, 1:] = flat[:, 1:] != flat[:, :-1]
+    return int(np.count_nonzero(new & (flat != 0)))
+
+
+def _unit_moved_flops(stack, index, shapes, per_layer, n_out, key_rows, n_samples, first_pairs):
+    """About the operations, in the general path's, of unit moves (``fastnum.layers.unit_moves``) for all
+    entries of the affine layer ``index``: a response per (unit, sample) carried as a move, the losses of
+    every distinct (sample, step) pair and unit, and a gather per (entry, sample). ``key_rows``: each
+    role's rows (inputs for ``W``, 1 for ``b``); ``first_pairs``: the distinct steps of the first layer's
+    weights when the input is known (``distinct_steps``), else every (input, sample) counts."""
+    units = int(np.prod(shapes[index + 1]))
+    total = units * n_samples * _moved_flops(stack, index, shapes, per_layer, n_out)
+    for rows in key_rows:
+        pairs = first_pairs if (first_pairs is not None and index == 0 and rows > 1) else rows * n_samples
+        total += pairs * units * n_out * MOVE_LOSS_WEIGHT + rows * units * n_samples * UNIT_GATHER_WEIGHT
+    return total
+
+
+def estimated_flops(stack, params, n_samples, x=None):
     """About the floating-point operations of ``numerical_gradient`` on ``n_samples`` samples: for every
     parameter entry, the layers above its own on its move (``_moved_flops``) where moves reach the loss,
-    else two passes of them (the general path); ``params`` may hold any arrays of the right shapes."""
+    else two passes of them (the general path); an affine layer's entries by unit moves
+    (``_unit_moved_flops``, counting the distinct pixel values of ``x`` when given). ``params`` may hold
+    any arrays of the right shapes."""
     shapes = [tuple(stack.sample_shape)]
     per_layer = []
     for layer in stack.layers:
@@ -284,6 +350,11 @@ def estimated_flops(stack, params, n_samples):
     for index, layer in enumerate(stack.layers):
         entries = sum(int(np.prod(params[key].shape)) for key in layer.param_keys.values())
         if not entries:
+            continue
+        if takes_unit_moves(stack, index):
+            rows = [params[key].shape[0] if params[key].ndim > 1 else 1 for key in layer.param_keys.values()]
+            first_pairs = distinct_steps(x) if x is not None else None
+            total += _unit_moved_flops(stack, index, shapes, per_layer, n_out, rows, n_samples, first_pairs)
             continue
         if _moves_reach_the_loss(stack, index):
             per_entry = _moved_flops(stack, index, shapes, per_layer, n_out)

@@ -77,6 +77,16 @@ class Pooling:
         in_sample = (at_max + plane * np.arange(channels)[:, None, None]).reshape(n_samples, -1)
         return in_sample, at_max.reshape(n_samples, channels, -1), gap.min(axis=-1), maps, maxima[..., 0]
 
+    def move_radius(self, move, context):
+        """(R, N) the largest factor s by which each pair's move may be multiplied with every window's first
+        maximum kept its maximum, ``2 s max_window |move| <= the smallest gap`` (``propagate``'s proof; for
+        ``fastnum.layers.unit_moves``)."""
+        gap = context[2] if move.channel < 0 else context[2][:, move.channel]
+        reach = window_max(np.abs(move.delta), self.pool_h, self.pool_w, self.stride, self.pad, *gap.shape[-2:])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(reach > 0, gap / (2.0 * reach), np.inf)
+        return ratio.reshape(ratio.shape[0], ratio.shape[1], -1).min(axis=-1)
+
     def propagate(self, move, context, params):
         """Linear while the computed move keeps each window's first maximum its maximum, which ``2
         max_window |move| <= the smallest gap`` proves (``|move_e - move_max|`` is at most that; at

@@ -18,8 +18,8 @@ class SoftmaxWithLoss:
 
     @staticmethod
     def softmax(x):
-        shifted = x - np.max(x, axis=-1, keepdims=True)
-        return np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
+        exps = np.exp(x - np.max(x, axis=-1, keepdims=True))  # numpy's exp: the same values as computed twice
+        return exps / np.sum(exps, axis=-1, keepdims=True)
 
     def loss(self, scores, labels):
         """(P,) losses of the (P, N, O) scores for class indices ``labels`` (N,)."""
@@ -31,6 +31,14 @@ class SoftmaxWithLoss:
         """(P, N) each sample's ``-log(softmax(x)[n, t_n] + 1e-7)`` of the (P, N, O) scores."""
         y = self.softmax(scores)
         return -np.log(y[:, np.arange(labels.shape[0]), labels] + LOG_EPS)
+
+    @staticmethod
+    def row_losses(scores, labels):
+        """(...) ``-log(softmax(x)[t] + 1e-7)`` of each row of the (..., O) scores, class ``labels`` (...):
+        the book's per-sample loss, for rows of any sample (``fastnum.layers.unit_moves``)."""
+        exps = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
+        target = np.take_along_axis(exps, np.broadcast_to(labels, scores.shape[:-1])[..., None], axis=-1)[..., 0]
+        return -np.log(target / np.sum(exps, axis=-1) + LOG_EPS)
 
     def move_loss_differences(self, scores, move, labels, rounding):
         """(E, N) ``l_n(scores + move) - l_n(scores - move)`` per entry and sample, and the moves' pairs

@@ -413,10 +413,11 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
             else ()
         return LayerStack(tuple(layers), SoftmaxWithLoss(), (self.input_size,), decay)
 
-    def numpy_seconds(self, method, n_samples):
-        """About how long the numpy path of ``method`` takes on ``n_samples`` samples."""
+    def numpy_seconds(self, method, n_samples, x=None):
+        """About how long the numpy path of ``method`` takes on ``n_samples`` samples (``x``, when given: its
+        distinct pixel values count)."""
         shapes = {key: np.empty(shape) for key, shape in self.param_shapes().items()}
-        return estimated_flops(self.stack, shapes, n_samples) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+        return estimated_flops(self.stack, shapes, n_samples, x) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
 
     def _numerical_gradient_numpy(self, x, labels):
         """The numerical gradient by the book's layers in numpy (``fastnum.layers.numerical``): the

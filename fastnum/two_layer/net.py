@@ -165,11 +165,12 @@ class TwoLayerNet(ThreadSafeNetwork):
         return LayerStack((Affine("W1", "b1"), activation, Affine("W2", "b2")), SoftmaxWithLoss(),
                           (self.input_size,))
 
-    def numpy_seconds(self, method, n_samples):
-        """About how long ``method``'s numpy path takes on ``n_samples`` samples (``fastnum._first_run``)."""
+    def numpy_seconds(self, method, n_samples, x=None):
+        """About how long ``method``'s numpy path takes on ``n_samples`` samples (``fastnum._first_run``;
+        ``x``, when given: its distinct pixel values count)."""
         shapes = {key: np.empty(shape) for key, shape in self.param_shapes().items()}
         if method.startswith("numerical_gradient"):
-            return estimated_flops(self.stack, shapes, n_samples) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
+            return estimated_flops(self.stack, shapes, n_samples, x) / NUMPY_FLOPS_PER_SECOND["numerical_gradient"]
         flops = 4.0 * n_samples * (self.input_size + self.output_size + 1) * self.hidden_size
         return flops / NUMPY_FLOPS_PER_SECOND["forward"]
 
