@@ -188,3 +188,12 @@ def test_distinct_pairs_share_a_samples_repeated_steps_and_skip_its_zeros():
     assert pair_of[1, 1] == pair_of[2, 1] and pair_of[1, 2] == pair_of[3, 2]
     assert pair_of[0, 2] != pair_of[2, 2]  # NaN steps are never shared (they fail their checks alone)
     assert samples.size == 2 + 1 + 3
+
+
+def test_every_kind_that_carries_moves_bounds_their_scaling():
+    # unit moves need a move_radius of every layer above; a kind with propagate but none would quietly
+    # send every affine layer below it back to the per-entry moves
+    from fastnum.layers import LAYER_KINDS
+
+    for name, kind in LAYER_KINDS.items():
+        assert hasattr(kind, "propagate") == hasattr(kind, "move_radius"), name

@@ -19,7 +19,12 @@ into this form). A layer here holds no arrays: it names the entries of
   (``fastnum.layers.moves``): ``first_move`` (what an entry of its own
   parameters moves), ``move_context`` (what its proof needs of the cached
   pass), ``propagate`` (a move of its input carried to its output, with the
-  proof that it stays linear) and ``rounding_bound``.
+  proof that it stays linear) and ``rounding_bound``;
+* for unit moves (``fastnum.layers.unit_moves``): ``Affine.unit_scales``
+  (each entry's step of its unit, in units of h), ``unit_step`` of the
+  activations (a unit's move evaluated exactly) and ``move_radius`` of every
+  kind with ``propagate`` (how far a move may be scaled and stay linear;
+  None for the linear kinds).
 
 ``LAYER_KINDS`` lists them by the book's class name.
 """

@@ -2,8 +2,14 @@
 
 For every parameter entry p the book's ``(L(p + h) - L(p - h)) / (2h)``, each
 loss evaluated at the perturbed parameters. What stays the same is not
-recomputed: the layers below p's layer run once. Then one of two paths:
+recomputed: the layers below p's layer run once. Then one of three paths:
 
+* **unit moves** (``fastnum.layers.unit_moves``), for an affine layer's
+  entries where every layer above (past the activation right over it,
+  evaluated exactly at the unit) has a ``move_radius``: one response per
+  (unit, sample) carried up, each entry's step scaling it, each pair checked
+  against the response's radius and the book's rounding; the losses once per
+  distinct (sample, step) and unit; failed pairs by the general path;
 * **moves** (``fastnum.layers.moves``), where p's layer has a ``first_move``
   and every layer above a ``propagate`` (affine, convolution, ReLU, pooling,
   dropout: no batch norm, so each sample's loss is its own): the move of p's
