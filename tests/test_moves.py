@@ -197,3 +197,44 @@ def test_every_kind_that_carries_moves_bounds_their_scaling():
 
     for name, kind in LAYER_KINDS.items():
         assert hasattr(kind, "propagate") == hasattr(kind, "move_radius"), name
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_affine_stacks_with_relus_at_their_kinks_match_the_books_loop(seed):
+    # small fully-connected stacks (ReLU, sigmoid, dropout) whose ReLU inputs are set within a few h of
+    # 0 in some sample, and inputs on a few levels or continuous: every path of unit moves (the unit's
+    # own activation evaluated exactly, a radius above failing, the general path) against the book's loop
+    rng = np.random.default_rng(seed)
+    for _trial in range(8):
+        widths = [int(w) for w in rng.integers(2, 7, int(rng.integers(1, 4)))]
+        n_in, n_classes, n_samples = int(rng.integers(2, 8)), int(rng.integers(2, 5)), int(rng.integers(1, 5))
+        description, params, width = [], {}, n_in
+        for k, units in enumerate(widths + [n_classes]):
+            index = len(description)
+            params[f"W{index}"] = float(rng.choice([0.1, 0.5, 2.0])) * rng.standard_normal((width, units))
+            params[f"b{index}"] = 0.1 * rng.standard_normal(units)
+            description.append(("affine", f"W{index}", f"b{index}"))
+            if k < len(widths):
+                description.append((str(rng.choice(["relu", "relu", "sigmoid"])),))
+                if rng.random() < 0.3:
+                    description.append(("dropout", 0.5))
+            width = units
+        levels = rng.random() < 0.5
+        x = rng.integers(0, 3, (n_samples, n_in)) / 2.0 if levels else rng.standard_normal((n_samples, n_in))
+        for index, layer in enumerate(description[:-1]):
+            if layer[0] == "affine" and description[index + 1][0] == "relu":
+                j, sample = int(rng.integers(params[layer[1]].shape[1])), int(rng.integers(n_samples))
+                inputs = ref.forward(description[:index], params, x).reshape(n_samples, -1)
+                pre = inputs[sample] @ params[layer[1]][:, j] + params[layer[2]][j]
+                params[layer[2]][j] += float(rng.choice([1, -1]) * rng.choice([0.0, 3e-5, 1e-4, 2e-4])) - pre
+        labels = rng.integers(0, n_classes, n_samples)
+        train = bool(rng.random() < 0.5)
+        np.random.seed(seed)
+        masks = {}
+        ref.forward(description, params, x, train, masks, {})
+        expected = ref.numerical_gradient(description, params, x, labels, train=train, masks=masks)
+        stack, _ = read_network(book.Network(description, params), x.shape[1:])
+        np.random.seed(seed)
+        got = numerical_gradient(stack, params, x, labels, ForwardPass(train=train))
+        for key in params:
+            assert np.abs(got[key] - expected[key]).max() <= TOLERANCE, (key, description)
