@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .moves import UNIT_ROUNDOFF, carried_bound, first_move, largest, weighted_rounding_bound
+from .moves import UNIT_ROUNDOFF, carried_bound, first_move, largest, unbounded_radius, weighted_rounding_bound
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,7 @@ class Affine:
     def move_context(self, x, out, cache, params, pass_):
         return None
 
-    def move_radius(self, move, context):
-        """Linear: any multiple of a move stays linear (``fastnum.layers.unit_moves``)."""
-        return None
+    move_radius = unbounded_radius
 
     def propagate(self, move, context, params):
         """The move of the output (the bias does not move): the input's move (flattened as the book's

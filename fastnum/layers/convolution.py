@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .moves import UNIT_ROUNDOFF, carried_bound, first_move, largest, weighted_rounding_bound
+from .moves import UNIT_ROUNDOFF, carried_bound, first_move, largest, unbounded_radius, weighted_rounding_bound
 
 
 def windows(x_padded, fh, fw, stride, out_h, out_w):
@@ -159,9 +159,7 @@ class Convolution:
         """The output's spatial size (what a move of the input becomes)."""
         return out.shape[-2:]
 
-    def move_radius(self, move, context):
-        """Linear: any multiple of a move stays linear (``fastnum.layers.unit_moves``)."""
-        return None
+    move_radius = unbounded_radius
 
     def propagate(self, move, context, params):
         """The move of the output (without the bias, which does not move): the convolution of the input's

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Elementwise
-from .moves import UNIT_ROUNDOFF, largest
+from .moves import UNIT_ROUNDOFF, largest, unbounded_radius
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,7 @@ class Dropout(Elementwise):
         """The call's mask as 0.0 / 1.0 (training), or None (evaluation: the scale ``1 - ratio``)."""
         return None if cache is None else cache.astype(np.float64)
 
-    def move_radius(self, move, context):
-        """Linear: any multiple of a move stays linear (``fastnum.layers.unit_moves``)."""
-        return None
+    move_radius = unbounded_radius
 
     def propagate(self, move, context, params):
         """Linear: the call's mask (0 or 1, exact), or the evaluation scale ``1 - ratio`` (one rounding)."""

@@ -118,6 +118,12 @@ def weighted_rounding_bound(weight_sum, n_terms, bound, x, out):
     return BOUND_SLACK * (weight_sum * reach + UNIT_ROUNDOFF * np.abs(out[0]).reshape(n_samples, -1).max(axis=1))
 
 
+def unbounded_radius(layer, move, context):
+    """The ``move_radius`` of a linear layer (affine, convolution, dropout): any multiple of a move stays
+    linear, so nothing bounds it (``fastnum.layers.unit_moves``)."""
+    return None
+
+
 def failed_where(move, bad):
     """``move.failed`` or, per (row, sample), any element of ``bad`` (shaped like ``move.delta``)."""
     e, n = move.failed.shape
