@@ -278,11 +278,14 @@ BLAS products, about ten times the general path's rate (DeepConvNet, MultiLayerN
 MOVE_ELEMENT_WEIGHT = 4.0
 """What one element of a move costs per layer, in the general path's operations: the proofs' passes over
 it (absolute values, comparisons, masks), about 4 ns per element at 1e9 operations per second (measured
-on MultiLayerNet(784, [100, 100, 100], 10): about 24 s for its full gradient of 100 samples)."""
+on MultiLayerNet(784, [100, 100, 100], 10) when its affine layers still took per-entry moves: about 24 s
+for its full gradient of 100 samples)."""
 MOVE_LOSS_WEIGHT = 60.0
 """What one score of a pair costs at the loss, in the general path's operations: both perturbed softmaxes
 and their logs, a dozen elementwise passes over (E, N, classes) (measured: SimpleConvNet's W2, whose
-432,000 entries move one unit each, takes about 650 ns per pair, nearly all of it here)."""
+432,000 entries move one unit each, took about 650 ns per pair by per-entry moves, nearly all of it
+here; unit moves' class-major losses cost about the same per (pair, unit, class): 54 ns for both signs on
+MultiLayerNet's layers)."""
 
 
 def _move_elements(stack, index, shapes):
