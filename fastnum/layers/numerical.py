@@ -36,7 +36,7 @@ import numpy as np
 
 from .._config import H
 from .stack import ForwardPass
-from .unit_moves import takes_unit_moves, unit_move_sums
+from .unit_moves import distinct_pairs, takes_unit_moves, unit_move_sums
 
 MEMORY_BUDGET = 64 * 2**20
 """Bytes the perturbed networks of one chunk may take (their largest activations)."""
@@ -155,25 +155,34 @@ def _gradient_by_moves(stack, params, trace, moves, index, role, wanted, labels,
                                                         labels, h)
             if on_entries is not None:
                 on_entries(len(at))
-    return _with_failed_pairs_recomputed(stack, params, trace, index, role, wanted, labels, pass_, h, general_chunk,
-                                         differences, failed, counts)
+    failed_entries, failed_samples = np.nonzero(failed)
+    _count_recomputed(counts, wanted.size, failed_entries)
+    for at, sample, losses in _recomputed_pairs(stack, params, trace, index, role, wanted, failed_entries,
+                                                failed_samples, labels, pass_, h, general_chunk):
+        differences[at, sample] = losses
+    return differences.sum(axis=1) / n_samples / (2 * h)
 
 
-def _with_failed_pairs_recomputed(stack, params, trace, index, role, wanted, labels, pass_, h, general_chunk,
-                                  differences, failed, counts):
-    """(E,) the gradient of entries ``wanted`` from their (E, N) loss differences by moves, each pair whose
-    proof ``failed`` recomputed by the general path for its sample first; ``counts`` (the report) updated."""
+def _count_recomputed(counts, n_entries, failed_entries):
+    """The report's counts (``numerical_gradient``) of ``n_entries`` entries whose failed pairs have the
+    entries (positions) ``failed_entries``: entries wholly moved, entries recomputed in some sample, pairs."""
+    recomputed = np.unique(failed_entries).size
+    counts["moved"] += n_entries - recomputed
+    counts["recomputed"] += recomputed
+    counts["pairs recomputed"] += failed_entries.size
+
+
+def _recomputed_pairs(stack, params, trace, index, role, wanted, failed_entries, failed_samples, labels, pass_, h,
+                      general_chunk):
+    """The failed pairs (positions into ``wanted``, samples) by the general path, sample by sample in
+    chunks: yields (positions, sample, their (K,) ``l_n(p + h) - l_n(p - h)``)."""
     n_samples = labels.shape[0]
-    counts["moved"] += int(np.count_nonzero(~failed.any(axis=1)))
-    counts["recomputed"] += int(np.count_nonzero(failed.any(axis=1)))
-    counts["pairs recomputed"] += int(np.count_nonzero(failed))
-    for sample in range(n_samples):
-        redo = np.flatnonzero(failed[:, sample])
+    for sample in np.unique(failed_samples):
+        redo = failed_entries[failed_samples == sample]
         for start in range(0, redo.size, general_chunk * n_samples):  # one sample's networks: N times as many
             at = redo[start:start + general_chunk * n_samples]
-            differences[at, sample] = _recomputed_losses(stack, params, trace, index, role, wanted[at], sample,
-                                                         labels, pass_, h)
-    return differences.sum(axis=1) / n_samples / (2 * h)
+            yield at, sample, _recomputed_losses(stack, params, trace, index, role, wanted[at], sample, labels,
+                                                 pass_, h)
 
 
 def _gradient_by_unit_moves(stack, params, trace, moves, index, role, wanted, labels, pass_, h, general_chunk,
@@ -183,19 +192,13 @@ def _gradient_by_unit_moves(stack, params, trace, moves, index, role, wanted, la
     distinct, entry_of = np.unique(wanted, return_inverse=True)
     sums, failed_entries, failed_samples = unit_move_sums(stack, params, trace, moves.contexts, moves.rounding,
                                                           index, role, distinct, labels, h)
-    redone = np.unique(failed_entries)
-    counts["moved"] += distinct.size - redone.size
-    counts["recomputed"] += redone.size
-    counts["pairs recomputed"] += failed_entries.size
-    n_samples = labels.shape[0]
-    for sample in np.unique(failed_samples):
-        redo = failed_entries[failed_samples == sample]
-        for start in range(0, redo.size, general_chunk * n_samples):  # one sample's networks: N times as many
-            at = redo[start:start + general_chunk * n_samples]
-            sums[at] += _recomputed_losses(stack, params, trace, index, role, distinct[at], sample, labels, pass_, h)
+    _count_recomputed(counts, distinct.size, failed_entries)
+    for at, _sample, losses in _recomputed_pairs(stack, params, trace, index, role, distinct, failed_entries,
+                                                 failed_samples, labels, pass_, h, general_chunk):
+        sums[at] += losses
     if on_entries is not None:
         on_entries(wanted.size)
-    return (sums / n_samples / (2 * h))[entry_of.reshape(-1)]
+    return (sums / labels.shape[0] / (2 * h))[entry_of.reshape(-1)]
 
 
 def numerical_gradient(stack, params, x, labels, pass_, h=H, entries=None, on_entries=None, report=None):
@@ -320,21 +323,13 @@ UNIT_GATHER_WEIGHT = 6.0
 gathering its pair's difference and summing (measured on MultiLayerNet(784, [100, 100, 100], 10))."""
 
 
-def distinct_steps(x):
-    """The distinct nonzero (sample, value) pairs of ``x`` (N, ...): the pairs whose losses unit moves
-    evaluate for the first layer's weights (``fastnum.layers.unit_moves``; MNIST: about 65 per image)."""
-    flat = np.sort(np.asarray(x, dtype=np.float64).reshape(len(x), -1), axis=1)
-    new = np.ones(flat.shape, dtype=bool)
-    new[:, 1:] = flat[:, 1:] != flat[:, :-1]
-    return int(np.count_nonzero(new & (flat != 0)))
-
-
 def _unit_moved_flops(stack, index, shapes, per_layer, n_out, key_rows, n_samples, first_pairs):
     """About the operations, in the general path's, of unit moves (``fastnum.layers.unit_moves``) for all
     entries of the affine layer ``index``: a response per (unit, sample) carried as a move, the losses of
     every distinct (sample, step) pair and unit, and a gather per (entry, sample). ``key_rows``: each
     role's rows (inputs for ``W``, 1 for ``b``); ``first_pairs``: the distinct steps of the first layer's
-    weights when the input is known (``distinct_steps``), else every (input, sample) counts."""
+    weights when the input is known (``unit_moves.distinct_pairs`` of the images), else every (input, sample)
+    counts."""
     units = int(np.prod(shapes[index + 1]))
     total = units * n_samples * _moved_flops(stack, index, shapes, per_layer, n_out)
     for rows in key_rows:
@@ -362,7 +357,9 @@ def estimated_flops(stack, params, n_samples, x=None):
             continue
         if takes_unit_moves(stack, index):
             rows = [params[key].shape[0] if params[key].ndim > 1 else 1 for key in layer.param_keys.values()]
-            first_pairs = distinct_steps(x) if x is not None else None
+            first_pairs = None  # the first layer's steps are the pixels: their distinct values count
+            if index == 0 and x is not None:
+                first_pairs = distinct_pairs(np.asarray(x).reshape(len(x), -1).T)[0].size
             total += _unit_moved_flops(stack, index, shapes, per_layer, n_out, rows, n_samples, first_pairs)
             continue
         if _moves_reach_the_loss(stack, index):

@@ -4,8 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LOG_EPS = 1e-7
-"""What the book adds inside the log."""
+from .._config import LOG_EPS
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,14 @@ class SoftmaxWithLoss:
         return -np.log(y[:, np.arange(labels.shape[0]), labels] + LOG_EPS)
 
     @staticmethod
-    def row_losses(scores, labels):
-        """(...) ``-log(softmax(x)[t] + 1e-7)`` of each row of the (..., O) scores, class ``labels`` (...):
-        the book's per-sample loss, for rows of any sample (``fastnum.layers.unit_moves``)."""
-        exps = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
-        target = np.take_along_axis(exps, np.broadcast_to(labels, scores.shape[:-1])[..., None], axis=-1)[..., 0]
-        return -np.log(target / np.sum(exps, axis=-1) + LOG_EPS)
+    def class_major_losses(scores, labels):
+        """The book's per-sample loss ``-log(softmax(x)[t] + 1e-7)`` of class-major scores (O, ...) with class
+        ``labels`` (broadcast to ...), the row maximum subtracted: each class a slab, so that the maximum
+        and the sum run across slabs instead of along rows of ten (``fastnum.layers.unit_moves``)."""
+        exps = np.exp(scores - scores.max(axis=0))
+        labels = np.broadcast_to(labels, scores.shape[1:])
+        target = np.take_along_axis(exps, labels[None], axis=0)[0]
+        return -np.log(target / exps.sum(axis=0) + LOG_EPS)
 
     def move_loss_differences(self, scores, move, labels, rounding):
         """(E, N) ``l_n(scores + move) - l_n(scores - move)`` per entry and sample, and the moves' pairs

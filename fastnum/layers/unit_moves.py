@@ -38,7 +38,6 @@ moves' are (``fastnum.layers.numerical._recomputed_losses``).
 import numpy as np
 
 from .moves import BOUND_SLACK, UNIT_ROUNDOFF, Move, largest
-from .softmax_loss import LOG_EPS
 
 ELEMENTS_PER_CHUNK = 1 << 20
 """About the floats of the largest temporary of a chunk (pairs x units x classes): it stays in cache."""
@@ -96,15 +95,15 @@ def _responses(stack, params, contexts, first, units, n_samples, n_units):
     return move.delta, move.err, radius, carried.err[0]
 
 
-def _steps(stack, trace, index, h, pair_sample, pair_scale, units):
+def _steps(stack, trace, index, first, h, pair_sample, pair_scale, units):
     """(2, M, C) the unit's move at the responses' layer for ``+h`` and ``-h`` of each pair and unit, and
     (2, M, C) their bounds: ``+-h s`` (one rounding, as ``Affine.first_move``), through the activation
-    above evaluated exactly (``unit_step``) where there is one."""
+    above evaluated exactly (``unit_step``) where there is one (``first``, the responses' layer, above it)."""
     linear = h * pair_scale[:, None]
     steps = np.stack([np.broadcast_to(linear, (linear.shape[0], len(units))),
                       np.broadcast_to(-linear, (linear.shape[0], len(units)))])
     errs = 2 * UNIT_ROUNDOFF * np.abs(steps)
-    if _first_linear(stack, index) == index + 1:
+    if first == index + 1:
         return steps, errs
     activation = stack.layers[index + 1]
     z = trace[index + 1][0][0][pair_sample][:, units]  # the activation's input at the pairs' units
@@ -127,6 +126,7 @@ def unit_move_sums(stack, params, trace, contexts, rounding, index, role, wanted
     n_units = layer_out.shape[-1]
     scores = trace[-1][1][0]
     n_classes = scores.shape[-1]
+    loss_layer = stack.loss_layer
     scales, row_of_entry = layer.unit_scales(layer_in, params, role, wanted)
     units, unit_of_entry = np.unique(layer.move_channels(params, role, wanted), return_inverse=True)
     pair_sample, pair_scale, pair_of = distinct_pairs(scales)
@@ -135,7 +135,7 @@ def unit_move_sums(stack, params, trace, contexts, rounding, index, role, wanted
     # twice, 0 (or NaN, as the book's, where that loss is not finite)
     differences = np.empty((n_pairs + n_samples, units.size))
     failed = np.zeros((n_pairs + n_samples, units.size), dtype=bool)
-    unmoved = class_major_losses(scores.T, labels)
+    unmoved = loss_layer.class_major_losses(scores.T, labels)
     differences[n_pairs:] = (unmoved - unmoved)[:, None]
     pair_of = np.where(pair_of < 0, n_pairs + np.arange(n_samples)[None, :], pair_of)
     first = _first_linear(stack, index)
@@ -151,14 +151,14 @@ def unit_move_sums(stack, params, trace, contexts, rounding, index, role, wanted
         for p in range(0, n_pairs, pair_chunk):
             at = slice(p, min(p + pair_chunk, n_pairs))  # the rows past n_pairs are the samples'
             b = pair_sample[at]
-            steps, errs = _steps(stack, trace, index, h, b, pair_scale[at], units[some])
+            steps, errs = _steps(stack, trace, index, first, h, b, pair_scale[at], units[some])
             size = np.abs(steps)
             bound = BOUND_SLACK * (size * err[b] + errs * gain[b, None] + UNIT_ROUNDOFF * size * reach[b])
             ok = (size <= radius[b]) & (bound <= rounding[b, None]) & np.isfinite(bound)
             moved = response[:, b]  # (O, M, C)
             base = scores_by_class[:, b, None]
-            plus = class_major_losses(base + steps[0] * moved, labels[b, None])
-            minus = class_major_losses(base + steps[1] * moved, labels[b, None])
+            plus = loss_layer.class_major_losses(base + steps[0] * moved, labels[b, None])
+            minus = loss_layer.class_major_losses(base + steps[1] * moved, labels[b, None])
             differences[at, some] = plus - minus
             failed[at, some] = ~(ok[0] & ok[1])
     return _entry_sums(differences, failed, pair_of, row_of_entry, unit_of_entry, units.size)
@@ -191,13 +191,3 @@ def _entry_sums(differences, failed, pair_of, row_of_entry, unit_of_entry, n_uni
     samples = np.concatenate(failed_samples)
     keep = entries >= 0  # a (row, unit) no wanted entry has
     return entry_sums, entries[keep], samples[keep]
-
-
-def class_major_losses(scores, labels):
-    """The book's per-sample loss ``-log(softmax(x)[t] + 1e-7)`` of class-major scores (O, ...) with class
-    ``labels`` (broadcast to ...): the row maximum subtracted; each class a slab, so the maximum and the
-    sum run across slabs instead of along rows of ten."""
-    exps = np.exp(scores - scores.max(axis=0))
-    labels = np.broadcast_to(labels, scores.shape[1:])
-    target = np.take_along_axis(exps, labels[None], axis=0)[0]
-    return -np.log(target / exps.sum(axis=0) + LOG_EPS)
