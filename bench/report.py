@@ -2,7 +2,8 @@
 
 Apart from running (``bench/run.py``): ``python -m bench.report
 bench/results/benchmark.json`` writes the table and figure again from a
-stored run, without timing anything.
+stored run, without timing anything (``bench/results/training.json``: the
+training table; ``--update-readme``: its README section too).
 """
 
 import json
@@ -175,5 +176,7 @@ def write_report(report, out, readme=False):
 
 
 if __name__ == "__main__":
+    # the tables again from a stored run, without running anything: benchmark.json or training.json
     stored = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "results" / "benchmark.json"
-    write_report(json.loads(stored.read_text()), stored.parent, readme="--update-readme" in sys.argv)
+    write = write_training_report if stored.stem == "training" else write_report
+    write(json.loads(stored.read_text()), stored.parent, readme="--update-readme" in sys.argv)

@@ -113,16 +113,14 @@ def numpy_path(network, method, x, labels):
     finish sooner, so numpy goes on until it ends. A loop of small calls pays at
     most about twice the cheaper of the two.
     """
-    import json
-
-    from ._compile import CompileRequest, background_running, compile_in_background, kernels_loaded, kernels_ready
-
     if _BLAS_LIMIT:
         _restore_blas_threads()
-    key = (type(network), json.dumps(network.spec(), sort_keys=True, default=str), method, x.dtype.str,
-           tuple(x.shape[1:]))
+    # every call of a training loop comes through here: the key is repr of the spec (the same spec gives
+    # the same text in one process), and the imports wait until the kernels are not known ready
+    key = (type(network), repr(network.spec()), method, x.dtype.str, x.shape[1:])
     if key in _READY_METHODS:
         return False
+    from ._compile import CompileRequest, background_running, compile_in_background, kernels_loaded, kernels_ready
     seconds = network.numpy_seconds(method, x.shape[0], x) + NUMPY_CALL_SECONDS
     spent = _NUMPY_SECONDS.get(key, 0.0)  # what the numpy path has cost so far: rent, then buy
     allowed = policy() != "compile"
