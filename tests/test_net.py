@@ -267,6 +267,68 @@ def test_sigmoid_step_by_series_and_by_division_agree(scale, rng):
         _all_close(net.numerical_gradient(x, t, method=method), expected, atol=1e-10)
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_logit_steps_on_both_sides_of_the_low_degree_guard_agree(activation, rng):
+    """(sample, unit) pairs whose logit-step bound is at most LOW_DEGREE_GUARD take the degree-3
+    polynomials and the short log; the others, still under SMALL_EXP_GUARD, degree 5: both match the
+    book's loop."""
+    from fastnum._config import H
+    from fastnum.kernels.perturbed_losses import LOW_DEGREE_GUARD
+    from fastnum.kernels.vecmath import SMALL_EXP_GUARD
+
+    params = naive.random_params(rng, 20, 6, 4, scale=0.5)
+    params["W2"] *= np.array([0.02, 0.02, 0.5, 1.5, 3.0, 8.0])[:, None] / np.abs(params["W2"]).max(axis=1)[:, None]
+    x, t = naive.mnist_like_batch(rng, 12, n_in=20, n_out=4)
+    x[:4] *= 3.0  # samples whose largest step is three times the others'
+    slope = 1.0 if activation == "relu" else 0.25
+    bounds = slope * H * np.abs(x).max(axis=1)[:, None] * np.abs(params["W2"]).max(axis=1)[None, :]
+    assert (bounds <= LOW_DEGREE_GUARD).any() and ((bounds > LOW_DEGREE_GUARD) & (bounds <= SMALL_EXP_GUARD)).any()
+    net = naive.net_with(params, activation)
+    _all_close(net.numerical_gradient(x, t), naive.numerical_gradient_net(params, x, t, activation), atol=1e-10)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_low_degree_loss_differences_are_the_degree_5_ones_within_rounding(relu):
+    """The low-degree loop against the degree-5 one on the same (sample, unit), value by value:
+    within a few ulps of 1 (the loss differences are about 1e-5, so a wrong coefficient of even the
+    third power would show at 1e-16), on steps right at LOW_DEGREE_GUARD."""
+    from numba import njit
+
+    from fastnum._config import H
+    from fastnum.kernels.perturbed_losses import (
+        LOW_DEGREE_GUARD,
+        TINY_STEP_GUARD,
+        SampleSteps,
+        UnitState,
+        _sample_loss_differences_small_steps,
+    )
+
+    @njit(error_model="numpy")
+    def both(values, expm1_minus, expm1_plus, unit, exps, target, w_row, bound, low, high):
+        tiny = H * np.abs(values).max() <= TINY_STEP_GUARD
+        steps = SampleSteps(values, values.shape[0], expm1_minus, expm1_plus, tiny)
+        _sample_loss_differences_small_steps(steps, unit, exps, target, w_row, H, relu, 0.0, low)
+        _sample_loss_differences_small_steps(steps, unit, exps, target, w_row, H, relu, bound, high)
+
+    rng = np.random.default_rng(11)
+    worst = 0.0
+    for _ in range(20):
+        values = rng.integers(1, 256, 67) / 255.0
+        a = 0.1 + abs(rng.normal(0.0, 2.0)) if relu else rng.normal(0.0, 2.0)  # an active ReLU: its steps move
+        z = a if relu else 1.0 / (1.0 + np.exp(-a))
+        w_row = rng.normal(0.0, 1.0, 10)
+        slope = 1.0 if relu else 0.25
+        w_row *= LOW_DEGREE_GUARD / (slope * H * values.max() * np.abs(w_row).max())  # the bound, at the guard
+        logits = rng.normal(0.0, 3.0, 10)
+        exps = np.exp(logits - logits.max())
+        low, high = np.empty(67), np.empty(67)
+        both(values, np.expm1(-H * values), np.expm1(H * values), UnitState(a, z, 1.0 / (1.0 + np.exp(a))), exps,
+             int(rng.integers(10)), w_row, 2.0 * LOW_DEGREE_GUARD, low, high)
+        assert np.abs(high).max() > 1e-7  # steps that move the loss
+        worst = max(worst, float(np.abs(low - high).max()))
+    assert worst <= 8 * np.finfo(float).eps
+
+
 def test_output_layer_small_and_general_paths_agree(rng):
     """W2 rows whose activations all satisfy h * |z| <= SMALL_EXP_GUARD take the expm1/log1p path,
     the others (large ReLU activations) the general one; both match the book's loop."""

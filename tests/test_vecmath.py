@@ -100,6 +100,26 @@ def test_log1p_small_within_one_ulp_on_its_domain():
     assert math.expm1(4 * SMALL_EXP_GUARD) <= LOG1P_SMALL_DOMAIN
 
 
+def test_log1p_short_within_one_ulp_on_its_domain():
+    from fastnum.kernels.perturbed_losses import LOW_DEGREE_GUARD
+    from fastnum.kernels.vecmath import LOG1P_SHORT_DOMAIN, log1p_short
+
+    fast = _elementwise(log1p_short)
+    rng = np.random.default_rng(6)
+    values = np.concatenate([rng.uniform(-LOG1P_SHORT_DOMAIN, LOG1P_SHORT_DOMAIN, 300_000),
+                             rng.uniform(-1e-9, 1e-9, 10_000), [0.0, LOG1P_SHORT_DOMAIN, -LOG1P_SHORT_DOMAIN]])
+    reference = np.array([math.log1p(v) for v in values])
+    out = fast(values)
+    nonzero = reference != 0
+    assert (np.abs(out - reference)[nonzero] / np.spacing(np.abs(reference[nonzero]))).max() <= 1.0
+    assert out[~nonzero].tolist() == [0.0] * int((~nonzero).sum())
+    # the bound the kernel relies on: 4 * LOW_DEGREE_GUARD steps keep |d| inside the domain
+    assert math.expm1(4 * LOW_DEGREE_GUARD) <= LOG1P_SHORT_DOMAIN
+    # and the domain is where the cut matters: twice as far out, the short series is off by more
+    far = np.linspace(8 * LOG1P_SHORT_DOMAIN, 16 * LOG1P_SHORT_DOMAIN, 1000)
+    assert (np.abs(fast(far) - np.log1p(far)) / np.spacing(np.log1p(far))).max() > 1.0
+
+
 def test_expm1_small_within_one_ulp_on_its_domain():
     from fastnum.kernels.vecmath import expm1_small
 

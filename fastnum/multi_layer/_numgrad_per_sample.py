@@ -383,8 +383,10 @@ def _hidden_unit_gradient(k, j, t, layers, settings, caches, task_scratch, grads
                 max_abs_w = max(max_abs_w, abs(w_row[c]))
             # 1 - z of a sigmoid (only the last hidden layer's take this path); unused for ReLU
             unit = UnitState(a, z, top.one_minus_z1[b, j] if k == last else 0.0)
-            if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
-                _sample_loss_differences_small_steps(steps, unit, top.exps[b], t[b], w_row, h, relu, loss_diff)
+            logit_step_bound = slope * step_max * max_abs_w
+            if logit_step_bound <= SMALL_EXP_GUARD:
+                _sample_loss_differences_small_steps(steps, unit, top.exps[b], t[b], w_row, h, relu, logit_step_bound,
+                                                     loss_diff)
             else:
                 _sample_loss_differences(steps, unit, top.a2[b], t[b], w_row, h, relu, scratch, loss_diff)
         else:

@@ -129,8 +129,10 @@ def _hidden_block_gradient(block, t, W2, relu, h, fw, dv, task_scratch, grads, g
             for c in range(W2.shape[1]):
                 max_abs_w = max(max_abs_w, abs(W2[j, c]))
             unit = UnitState(fw.a1[b, j], fw.z1[b, j], fw.one_minus_z1[b, j])
-            if slope * step_max * max_abs_w <= SMALL_EXP_GUARD:
-                _sample_loss_differences_small_steps(steps, unit, fw.exps[b], t[b], W2[j], h, relu, loss_diff)
+            logit_step_bound = slope * step_max * max_abs_w
+            if logit_step_bound <= SMALL_EXP_GUARD:
+                _sample_loss_differences_small_steps(steps, unit, fw.exps[b], t[b], W2[j], h, relu, logit_step_bound,
+                                                     loss_diff)
             elif general_paths is None:
                 loss_diff[:n_values] = np.nan
             else:
