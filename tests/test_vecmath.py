@@ -84,39 +84,26 @@ def test_exp_small_within_one_ulp_on_its_domain():
     assert SMALL_EXP_GUARD <= SMALL_EXP_DOMAIN / 2
 
 
-def test_log1p_small_within_one_ulp_on_its_domain():
-    from fastnum.kernels.vecmath import LOG1P_SMALL_DOMAIN, log1p_small
+@pytest.mark.parametrize("name, guard_name", [("log1p_small", "SMALL_EXP_GUARD"), ("log1p_short", "LOW_DEGREE_GUARD")])
+def test_log1p_series_within_one_ulp_on_their_domains(name, guard_name):
+    """Each cut series of log1p on its domain, and the bound each kernel path relies on: logit steps of at
+    most its guard give ``|log(N / D)| <= 4 guard``, inside the domain."""
+    from fastnum.kernels import perturbed_losses, vecmath
 
-    fast = _elementwise(log1p_small)
+    fast = _elementwise(getattr(vecmath, name))
+    domain = getattr(vecmath, name.upper() + "_DOMAIN")
+    guard = getattr(perturbed_losses, guard_name)
     rng = np.random.default_rng(3)
-    values = np.concatenate([rng.uniform(-LOG1P_SMALL_DOMAIN, LOG1P_SMALL_DOMAIN, 300_000),
-                             rng.uniform(-1e-9, 1e-9, 10_000), [0.0, LOG1P_SMALL_DOMAIN, -LOG1P_SMALL_DOMAIN]])
+    values = np.concatenate([rng.uniform(-domain, domain, 300_000), rng.uniform(-1e-9, 1e-9, 10_000),
+                             [0.0, domain, -domain]])
     reference = np.array([math.log1p(v) for v in values])
     out = fast(values)
     nonzero = reference != 0
     assert (np.abs(out - reference)[nonzero] / np.spacing(np.abs(reference[nonzero]))).max() <= 1.0
     assert out[~nonzero].tolist() == [0.0] * int((~nonzero).sum())
-    # the bound the kernel relies on: 4 * SMALL_EXP_GUARD steps keep |d| inside the domain
-    assert math.expm1(4 * SMALL_EXP_GUARD) <= LOG1P_SMALL_DOMAIN
-
-
-def test_log1p_short_within_one_ulp_on_its_domain():
-    from fastnum.kernels.perturbed_losses import LOW_DEGREE_GUARD
-    from fastnum.kernels.vecmath import LOG1P_SHORT_DOMAIN, log1p_short
-
-    fast = _elementwise(log1p_short)
-    rng = np.random.default_rng(6)
-    values = np.concatenate([rng.uniform(-LOG1P_SHORT_DOMAIN, LOG1P_SHORT_DOMAIN, 300_000),
-                             rng.uniform(-1e-9, 1e-9, 10_000), [0.0, LOG1P_SHORT_DOMAIN, -LOG1P_SHORT_DOMAIN]])
-    reference = np.array([math.log1p(v) for v in values])
-    out = fast(values)
-    nonzero = reference != 0
-    assert (np.abs(out - reference)[nonzero] / np.spacing(np.abs(reference[nonzero]))).max() <= 1.0
-    assert out[~nonzero].tolist() == [0.0] * int((~nonzero).sum())
-    # the bound the kernel relies on: 4 * LOW_DEGREE_GUARD steps keep |d| inside the domain
-    assert math.expm1(4 * LOW_DEGREE_GUARD) <= LOG1P_SHORT_DOMAIN
-    # and the domain is where the cut matters: twice as far out, the short series is off by more
-    far = np.linspace(8 * LOG1P_SHORT_DOMAIN, 16 * LOG1P_SHORT_DOMAIN, 1000)
+    assert math.expm1(4 * guard) <= domain
+    # and the domain is where the cut matters: eight times as far out, the series is off by more
+    far = np.linspace(8 * domain, 16 * domain, 1000)
     assert (np.abs(fast(far) - np.log1p(far)) / np.spacing(np.log1p(far))).max() > 1.0
 
 
