@@ -9,9 +9,16 @@ import numpy as np
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
+UNLABELLED = object()
+"""The default ``t`` of the facades' ``_inputs``: the call takes no labels (``predict``). A ``t`` of
+None from a caller is refused like any other ``t`` that is not an array of labels."""
+
+
 def _real_array(value, name):
     if type(value) is np.ndarray and value.dtype in (np.float64, np.float32):
         return value  # the common case, without numpy's slower dtype tests
+    if value is None:
+        raise TypeError(f"{name} must be an array of real numbers, got None")
     array = np.asarray(value)
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_

@@ -135,6 +135,25 @@ def test_a_damaged_decoded_cache_is_rebuilt(tmp_path, rng):
     np.testing.assert_array_equal(t, train_t)
 
 
+@pytest.mark.parametrize("flag", ["normalize", "flatten", "one_hot_label", "download", "progress", "cache", "verify"])
+def test_yes_no_options_must_be_true_or_false_before_any_work(flag, tmp_path, dataset):
+    """``normalize="False"`` is a true string: refused, naming the option, before a file is looked for
+    (the folder here does not exist); numpy's bools and 0/1 are taken as the bools they are."""
+    for bad in ("False", None, 2, 0.5):
+        with pytest.raises(TypeError, match=f"{flag} must be True or False, got {bad!r}"):
+            load_mnist(data_dir=tmp_path / "nowhere", **{flag: bad})
+    if flag not in ("normalize", "flatten", "one_hot_label"):
+        return  # the others change where the data come from and how, not what they are
+    folder, _ = dataset
+    value = flag == "one_hot_label"  # each one's non-default: normalize and flatten False, one_hot_label True
+    expected = load_mnist(data_dir=folder, verify=False, **{flag: value})
+    for same in (np.bool_(value), int(value)):
+        got = load_mnist(data_dir=folder, verify=False, **{flag: same})
+        for ours, theirs in zip(got, expected):
+            np.testing.assert_array_equal(ours[0], theirs[0])
+            np.testing.assert_array_equal(ours[1], theirs[1])
+
+
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="dataset"):
         load_mnist(dataset="cifar")

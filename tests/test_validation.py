@@ -104,3 +104,37 @@ def test_weight_init_std_must_be_a_finite_number(std):
     with pytest.raises(ValueError, match="weight_init_std must be a finite number"):
         TwoLayerNet(784, 50, 10, weight_init_std=std)
     assert np.random.get_state()[2] == state[2]  # nothing drawn
+
+
+def _one_network_of_each_kind():
+    """A small network of every registered kind (the test fails when a kind is added without one here)."""
+    import fastnum
+    from fastnum import registry
+
+    np.random.seed(0)
+    conv = {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}
+    networks = {
+        "TwoLayerNet": (fastnum.TwoLayerNet(12, 4, 3), (5, 12)),
+        "MultiLayerNetExtend": (fastnum.MultiLayerNetExtend(12, [5, 4], 3, use_batchnorm=True), (5, 12)),
+        "SimpleConvNet": (fastnum.SimpleConvNet((1, 6, 6), conv, 4, 3), (5, 1, 6, 6)),
+        "DeepConvNet": (fastnum.DeepConvNet(), (2, 1, 28, 28)),
+    }
+    assert set(networks) == set(registry.KINDS)
+    return networks
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_none_for_x_or_t_is_named_in_every_network(call):
+    """``t=None`` (or ``x=None``) is a TypeError that names it, in every kind's labelled calls, and
+    leaves the parameters as they were; before, ``loss(x, None)`` failed inside the numpy path with an
+    AttributeError."""
+    for name, (network, x_shape) in _one_network_of_each_kind().items():
+        x = np.random.rand(*x_shape)
+        t = np.arange(x_shape[0]) % network.output_size
+        snapshot = {k: v.copy() for k, v in network.params.items()}
+        with pytest.raises(TypeError, match="t must be an array of real numbers, got None"):
+            getattr(network, call)(x, None)
+        with pytest.raises(TypeError, match="x must be an array of real numbers, got None"):
+            getattr(network, call)(None, t)
+        for key in snapshot:
+            np.testing.assert_array_equal(network.params[key], snapshot[key], err_msg=f"{name} {key}")

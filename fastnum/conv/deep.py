@@ -15,7 +15,7 @@ from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._first_run import NUMPY_FLOPS_PER_SECOND
 from .._param_files import load_param_pickle, save_param_pickle
-from .._validate import as_images, as_labels, as_named_params
+from .._validate import UNLABELLED, _real_array, as_images, as_labels, as_named_params
 from ..layers import (
     Affine,
     Convolution,
@@ -256,9 +256,9 @@ class DeepConvNet(ThreadSafeNetwork):
     def _params(self):
         return as_named_params(self.params, self.param_shapes())
 
-    def _inputs(self, x, t=None):
+    def _inputs(self, x, t=UNLABELLED):
         x = as_images(x, self.input_dim)
-        labels = None if t is None else as_labels(t, x.shape[0], self.output_size)
+        labels = None if t is UNLABELLED else as_labels(t, x.shape[0], self.output_size)
         return x, labels
 
     # -- the book's API ------------------------------------------------------
@@ -285,8 +285,8 @@ class DeepConvNet(ThreadSafeNetwork):
         ``batch_size``; as the book, samples past the last whole batch count in the denominator only."""
         batch_size = _positive_int(batch_size, "batch_size")
         params = self._params()
-        x = np.asarray(x)
-        self._inputs(x[:1])
+        x = _real_array(x, "x")
+        self._inputs(x[:1] if x.ndim else x)  # the checks, without a float64 copy of a whole data set
         labels = as_labels(t, x.shape[0], self.output_size)
         stack = self.stack
         correct = 0

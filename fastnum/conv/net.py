@@ -11,7 +11,7 @@ from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
 from .._param_files import load_param_pickle, save_param_pickle
-from .._validate import _real_array, as_images, as_labels, as_named_params
+from .._validate import UNLABELLED, _real_array, as_images, as_labels, as_named_params
 from .._workers import launch
 from ..layers import Affine, Convolution, ForwardPass, LayerStack, Pooling, Relu, SoftmaxWithLoss
 from ..layers.numerical import estimated_flops
@@ -205,7 +205,7 @@ class SimpleConvNet(ThreadSafeNetwork):
         methods are numpy)."""
         if method != "numerical_gradient":
             return []
-        x, labels = self._inputs(x, labels)
+        x, labels = self._inputs(x, UNLABELLED if labels is None else labels)
         return self._gradient_calls(self._params(), x, labels)[1]
 
     @property
@@ -234,9 +234,9 @@ class SimpleConvNet(ThreadSafeNetwork):
                     "W3": (self.hidden_size, self.output_size), "b3": (self.output_size,)}
         return as_named_params(self.params, expected)
 
-    def _inputs(self, x, t=None):
+    def _inputs(self, x, t=UNLABELLED):
         x = as_images(x, self.input_dim)
-        labels = None if t is None else as_labels(t, x.shape[0], self.output_size)
+        labels = None if t is UNLABELLED else as_labels(t, x.shape[0], self.output_size)
         return x, labels
 
     # -- the book's API ------------------------------------------------------
@@ -265,7 +265,7 @@ class SimpleConvNet(ThreadSafeNetwork):
         batch_size = _positive_int(batch_size, "batch_size")
         params = self._params()
         x = _real_array(x, "x")
-        self._inputs(x[:1])  # the shape and dtype checks, without a float64 copy of a whole data set
+        self._inputs(x[:1] if x.ndim else x)  # the checks, without a float64 copy of a whole data set
         labels = as_labels(t, x.shape[0], self.output_size)
         correct = 0
         for i in range(x.shape[0] // batch_size):

@@ -13,7 +13,7 @@ import numpy as np
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import BN_MOMENTUM, H
 from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
-from .._validate import _real_array, as_batch, as_labels, as_named_params
+from .._validate import UNLABELLED, _real_array, as_batch, as_labels, as_named_params
 from .._workers import launch
 from ..kernels.distinct_values import padded_width
 from ..layers import Affine, BatchNormalization, Dropout, ForwardPass, LayerStack, Relu, Sigmoid, SoftmaxWithLoss
@@ -302,12 +302,12 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
         beta = [arrays[f"beta{i}"] for i in range(1, n)] if self.use_batchnorm else []
         return W, b, gamma, beta
 
-    def _inputs(self, x, t=None):
+    def _inputs(self, x, t=UNLABELLED):
         x = _real_array(x, "x")
         if x.ndim > 2:  # the book's Affine flattens each sample (e.g. (B, 1, 28, 28) images)
             x = x.reshape(x.shape[0], -1)
         x, single = as_batch(x, self.input_size)
-        labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
+        labels = None if t is UNLABELLED else as_labels(t, x.shape[0], self.output_size, single)
         return x, labels, single
 
     def _running(self):
@@ -392,7 +392,7 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
         methods are numpy)."""
         if method != "numerical_gradient":
             return []
-        x, labels, _ = self._inputs(x, labels)
+        x, labels, _ = self._inputs(x, UNLABELLED if labels is None else labels)
         return self._gradient_calls(self._driver(x.shape[0]), x, labels)
 
     @property

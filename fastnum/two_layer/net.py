@@ -5,7 +5,7 @@ import numpy as np
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
-from .._validate import PARAM_NAMES, as_batch, as_labels, as_params
+from .._validate import PARAM_NAMES, UNLABELLED, as_batch, as_labels, as_params
 from ..kernels.activations import ACTIVATIONS
 from ..kernels.perturbed_losses import Gradients
 from ..layers import Affine, ForwardPass, LayerStack, Relu, Sigmoid, SoftmaxWithLoss
@@ -144,7 +144,7 @@ class TwoLayerNet(ThreadSafeNetwork):
         """The (kernel, arguments) pairs ``method`` runs on the batch ``x`` (checked, as the methods
         take it): what ``fastnum._compile`` compiles and checks in numba's cache."""
         params = self._params()
-        x, labels, _ = self._inputs(x, labels)
+        x, labels, _ = self._inputs(x, UNLABELLED if labels is None else labels)
         driver = self._driver(x.shape[0])
         grads = [np.empty_like(p) for p in params]
         if method == "numerical_gradient":
@@ -198,11 +198,11 @@ class TwoLayerNet(ThreadSafeNetwork):
     def _params(self):
         return as_params(self.params, self.input_size, self.hidden_size, self.output_size)
 
-    def _inputs(self, x, t=None):
+    def _inputs(self, x, t=UNLABELLED):
         # float32 images (load_mnist's) stay float32: every kernel widens each pixel to float64 as it
         # reads it, exactly, so the results are those of a float64 copy, without making one per call
         x, single = as_batch(x, self.input_size, keep_float32=True)
-        labels = None if t is None else as_labels(t, x.shape[0], self.output_size, single)
+        labels = None if t is UNLABELLED else as_labels(t, x.shape[0], self.output_size, single)
         return x, labels, single
 
     def _forward(self, x, params, mode=FORWARD, labels=None):
