@@ -22,6 +22,16 @@ def display_path(path):
     return path.name
 
 
+def report_command(argv):
+    """``python -m bench ARGS`` as a report records it: absolute paths among the arguments (``--data-dir
+    /home/me/mnist``, ``--out=/tmp/x``) shown as ``display_path`` shows them, never absolute."""
+    def shown(arg):
+        option, equals, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        return option + equals + (display_path(value) if os.path.isabs(value) else value)
+
+    return "python -m bench " + " ".join(shown(arg) for arg in argv)
+
+
 def mnist_dir(data_dir=None):
     """The folder to read MNIST from: --data-dir, $FASTNUM_DATA_DIR, or ../shared/data/mnist."""
     for candidate in (data_dir, os.environ.get("FASTNUM_DATA_DIR"), SHARED_MNIST):

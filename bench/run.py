@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.contenders import CONTENDERS, N_PARAMS, PARAM_SHAPES
-from bench.data import display_path, mnist_dir
+from bench.data import display_path, mnist_dir, report_command
 from bench.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,7 +240,7 @@ def run_training(args, data):
     report = compare_training(data, args.epochs, args.training_repeats, log=lambda text: print(text, flush=True))
     report["machine"] = machine_facts()
     report["source"] = f"real MNIST ({display_path(data)})"
-    report["command"] = "python -m bench " + " ".join(sys.argv[1:])
+    report["command"] = report_command(sys.argv[1:])
     write_training_report(report, args.out, args.update_readme)
     return 0
 
@@ -257,7 +257,7 @@ def run_networks(args, data):
             raise SystemExit(f"python -m bench --only: no row {', '.join(unknown)} (rows: {', '.join(NETWORKS)})")
     report = run(args, data, machine_facts(), log=lambda text: print(text, flush=True), only=only)
     report["source"] = f"real MNIST ({display_path(data)})"
-    report["command"] = "python -m bench " + " ".join(sys.argv[1:])
+    report["command"] = report_command(sys.argv[1:])
     if only is not None:
         report = merge_rerun_rows(args.out / "networks.json", report)
     write_networks_report(report, args.out, args.update_readme)
@@ -342,7 +342,7 @@ def main(argv=None):
         results[name] = time_variant(name, base, args, log)
     compare_to_reference(results, base["entries"], args.full_reference)
     report = {
-        "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": report_command(sys.argv[1:] if argv is None else argv),
         "source": results["book"]["source"], "batch_size": 100, "threads": args.threads,
         "n_sampled": len(base["entries"]), "full_reference": args.full_reference, "quick": args.quick,
         "machine": machine_facts(), "results": results,

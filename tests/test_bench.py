@@ -73,6 +73,23 @@ def test_report_paths_are_never_absolute():
     assert not display_path("/").startswith("/")
 
 
+def test_recorded_commands_and_stored_results_carry_no_absolute_path():
+    """The command a report records shows its path arguments as ``display_path`` does, and no committed
+    result file holds an absolute path of the machine that made it."""
+    import re
+
+    from bench.data import report_command
+
+    data = str(ROOT.parent / "shared" / "data" / "mnist")
+    command = report_command(["--training", "--data-dir", data, f"--out={ROOT / 'bench' / 'results'}", "--quick"])
+    assert command == "python -m bench --training --data-dir ../shared/data/mnist --out=bench/results --quick"
+    for path in (ROOT / "bench" / "results").rglob("*"):
+        if path.suffix in (".json", ".md"):
+            text = path.read_text()
+            assert str(ROOT.parent) not in text, path
+            assert not re.search(r'[\s"(]/(work|home|root|tmp|Users)/', text), path
+
+
 def test_numpy_training_reference_follows_the_same_batches_as_fit(rng):
     """The benchmark's plain-numpy reference run draws the book's batches, as fastnum's fit does."""
     import numpy as np
