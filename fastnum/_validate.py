@@ -14,6 +14,14 @@ UNLABELLED = object()
 None from a caller is refused like any other ``t`` that is not an array of labels."""
 
 
+def as_flag(value, name):
+    """``value`` as a bool, for a yes/no option: True or False, numpy's bools and the integers 0 and 1;
+    anything else is a ``TypeError`` naming the option (``"False"`` is a true string, not False)."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def _real_array(value, name):
     if type(value) is np.ndarray and value.dtype in (np.float64, np.float32):
         return value  # the common case, without numpy's slower dtype tests

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import NPZ_READ_ERRORS, atomic_write
+from ._validate import as_flag
 from .datasets import (
     DATASETS,
     DISPLAY_NAMES,
@@ -363,13 +364,6 @@ def format_split(images, labels, normalize=True, flatten=True, one_hot_label=Fal
     return images, labels
 
 
-def _check_flag(value, name):
-    """Refuse a yes/no option that is not True or False (numpy's bools and the integers 0 and 1 count)."""
-    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
-        return
-    raise TypeError(f"{name} must be True or False, got {value!r}")
-
-
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, data_dir=None,
                dataset="mnist", download=True, progress=True, cache=True, verify=True):
     """Load MNIST (or Fashion-MNIST) exactly as the book's ``load_mnist``.
@@ -418,7 +412,7 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, data_dir=No
     flags = {"normalize": normalize, "flatten": flatten, "one_hot_label": one_hot_label, "download": download,
              "progress": progress, "cache": cache, "verify": verify}
     for name, value in flags.items():  # before any work: normalize="False" is a true string, not False
-        _check_flag(value, name)
+        as_flag(value, name)
     data = read_dataset(data_dir, dataset, download=download, progress=progress, cache=cache, verify=verify)
     train = format_split(data.arrays["train_img"], data.arrays["train_label"], normalize, flatten, one_hot_label)
     test = format_split(data.arrays["test_img"], data.arrays["test_label"], normalize, flatten, one_hot_label)

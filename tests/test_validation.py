@@ -138,3 +138,27 @@ def test_none_for_x_or_t_is_named_in_every_network(call):
             getattr(network, call)(None, t)
         for key in snapshot:
             np.testing.assert_array_equal(network.params[key], snapshot[key], err_msg=f"{name} {key}")
+
+
+def test_yes_no_options_of_the_networks_must_be_true_or_false():
+    """``use_dropout="False"`` would turn dropout on and ``train_flg="False"`` would move batch norm's
+    running statistics (or draw dropout masks): refused, naming the option, before anything changes."""
+    import fastnum
+
+    for flag in ("use_dropout", "use_batchnorm"):
+        for bad in ("False", None, 2):
+            with pytest.raises(TypeError, match=f"{flag} must be True or False, got {bad!r}"):
+                fastnum.MultiLayerNetExtend(12, [5], 3, **{flag: bad})
+        assert getattr(fastnum.MultiLayerNetExtend(12, [5], 3, **{flag: np.bool_(True)}), flag) is True
+        assert getattr(fastnum.MultiLayerNetExtend(12, [5], 3, **{flag: 0}), flag) is False
+    networks = _one_network_of_each_kind()
+    for kind, call in [("MultiLayerNetExtend", "predict"), ("MultiLayerNetExtend", "loss"), ("DeepConvNet", "predict")]:
+        network, x_shape = networks[kind]
+        x = np.random.rand(*x_shape)
+        args = (x, np.arange(x_shape[0]) % network.output_size) if call == "loss" else (x,)
+        state = {k: v.copy() for k, v in network.state_arrays().items()}
+        random_state = np.random.get_state()[1].copy()
+        with pytest.raises(TypeError, match="train_flg must be True or False, got 'False'"):
+            getattr(network, call)(*args, train_flg="False")
+        assert all(np.array_equal(network.state_arrays()[k], v) for k, v in state.items())
+        assert np.array_equal(np.random.get_state()[1], random_state)

@@ -15,7 +15,7 @@ from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import H
 from .._first_run import NUMPY_FLOPS_PER_SECOND
 from .._param_files import load_param_pickle, save_param_pickle
-from .._validate import UNLABELLED, _real_array, as_images, as_labels, as_named_params
+from .._validate import UNLABELLED, _real_array, as_flag, as_images, as_labels, as_named_params
 from ..layers import (
     Affine,
     Convolution,
@@ -267,9 +267,10 @@ class DeepConvNet(ThreadSafeNetwork):
     def predict(self, x, train_flg=False):
         """Scores (the last layer's output), (N, output_size); with ``train_flg`` dropout drops, drawing
         its masks from ``np.random`` as the book's layers."""
+        train = as_flag(train_flg, "train_flg")  # before dropout draws from np.random
         params = self._params()
         x, _ = self._inputs(x)
-        return self.stack.forward(params, x, ForwardPass(train=bool(train_flg)))[0]
+        return self.stack.forward(params, x, ForwardPass(train=train))[0]
 
     @serialised
     def loss(self, x, t):

@@ -13,7 +13,7 @@ import numpy as np
 from .._concurrency import ThreadSafeNetwork, serialised
 from .._config import BN_MOMENTUM, H
 from .._first_run import NUMPY_FLOPS_PER_SECOND, numpy_path
-from .._validate import UNLABELLED, _real_array, as_batch, as_labels, as_named_params
+from .._validate import UNLABELLED, _real_array, as_batch, as_flag, as_labels, as_named_params
 from .._workers import launch
 from ..kernels.distinct_values import padded_width
 from ..layers import Affine, BatchNormalization, Dropout, ForwardPass, LayerStack, Relu, Sigmoid, SoftmaxWithLoss
@@ -138,9 +138,9 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
             _finite_number(weight_init_std, "weight_init_std (a number, or 'relu', 'he', 'sigmoid', 'xavier')")
         self.weight_init_std = weight_init_std
         self.weight_decay_lambda = _finite_number(weight_decay_lambda, "weight_decay_lambda", minimum=0)
-        self.use_dropout = bool(use_dropout)
+        self.use_dropout = as_flag(use_dropout, "use_dropout")
         self.dropout_ration = _finite_number(dropout_ration, "dropout_ration", minimum=0, below=1)
-        self.use_batchnorm = bool(use_batchnorm)
+        self.use_batchnorm = as_flag(use_batchnorm, "use_batchnorm")
         self.params = {}
         sizes = [self.input_size] + self.hidden_size_list + [self.output_size]
         for idx in range(1, len(sizes)):
@@ -351,15 +351,17 @@ class MultiLayerNetExtend(ThreadSafeNetwork):
         With ``train_flg`` batch norm uses the batch's statistics (and updates
         the running ones) and dropout draws masks, as the book's layers do.
         """
+        train_flg = as_flag(train_flg, "train_flg")  # before the batch statistics or masks change
         x, _, single = self._inputs(x)
-        logits = self._forward(x, bool(train_flg))[0]
+        logits = self._forward(x, train_flg)[0]
         return logits[0] if single else logits
 
     @serialised
     def loss(self, x, t, train_flg=False):
         """The book's loss: softmax cross-entropy (1e-7 in the log) plus the weight decay term."""
+        train_flg = as_flag(train_flg, "train_flg")
         x, labels, _ = self._inputs(x, t)
-        logits, _, _, W, _ = self._forward(x, bool(train_flg))
+        logits, _, _, W, _ = self._forward(x, train_flg)
         return float(cross_entropy(logits, labels) + weight_decay(self._arch, W))
 
     @serialised
