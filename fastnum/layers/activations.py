@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .moves import BOUND_SLACK, CROSSING_MARGIN, UNIT_ROUNDOFF, failed_where, largest, two_sided
+from .moves import BOUND_SLACK, CROSSING_MARGIN, UNIT_ROUNDOFF, failed_where, largest, limit_radius, two_sided
 
 SIGMOID_ERROR = 8 * UNIT_ROUNDOFF
 """A bound on the relative error of numpy's ``1 / (1 + exp(-x))`` in float64: measured against 80-bit
@@ -52,10 +52,7 @@ class Relu(Elementwise):
         """(R, N) the largest factor s by which each pair's move may be multiplied with every input kept on
         its side, ``s |move| <= limit`` (``propagate``'s proof; for ``fastnum.layers.unit_moves``)."""
         limit = context[0] if move.channel < 0 else context[0][:, move.channel]
-        size = np.abs(move.delta)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(size > 0, limit / size, np.inf)
-        return ratio.reshape(ratio.shape[0], ratio.shape[1], -1).min(axis=-1)
+        return limit_radius(limit, np.abs(move.delta))
 
     def unit_step(self, z, moved, out):
         """The output's move where inputs ``z`` move to ``moved`` (``fastnum.layers.unit_moves``), evaluated

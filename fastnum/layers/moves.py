@@ -124,6 +124,15 @@ def unbounded_radius(layer, move, context):
     return None
 
 
+def limit_radius(limit, size):
+    """(R, N) the largest factor s with ``s size <= limit`` in every element of each pair (``size`` and
+    ``limit`` shaped like a move's delta, or broadcast to it): the ``move_radius`` of a layer whose proof
+    is such a limit (a ReLU's distance to its kink, a pooling window's gap); inf where nothing moves."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(size > 0, limit / size, np.inf)
+    return ratio.reshape(ratio.shape[0], ratio.shape[1], -1).min(axis=-1)
+
+
 def failed_where(move, bad):
     """``move.failed`` or, per (row, sample), any element of ``bad`` (shaped like ``move.delta``)."""
     e, n = move.failed.shape

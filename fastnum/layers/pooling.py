@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .convolution import col2im, image_input_error, padded, window_max, windows
-from .moves import BOUND_SLACK, UNIT_ROUNDOFF, failed_where, largest, two_sided
+from .moves import BOUND_SLACK, UNIT_ROUNDOFF, failed_where, largest, limit_radius, two_sided
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,7 @@ class Pooling:
         ``fastnum.layers.unit_moves``)."""
         gap = context[2] if move.channel < 0 else context[2][:, move.channel]
         reach = window_max(np.abs(move.delta), self.pool_h, self.pool_w, self.stride, self.pad, *gap.shape[-2:])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(reach > 0, gap / (2.0 * reach), np.inf)
-        return ratio.reshape(ratio.shape[0], ratio.shape[1], -1).min(axis=-1)
+        return limit_radius(gap, 2.0 * reach)
 
     def propagate(self, move, context, params):
         """Linear while the computed move keeps each window's first maximum its maximum, which ``2
